@@ -1,0 +1,150 @@
+"""Sessions that install each package alone, and all of them together, and run their tests.
+
+    nox -t tests        every package's own tests, the integration tests and lint
+    nox -s demo         each package's main job on its embedded default data
+    nox -s bench        the speed benchmarks (slow)
+
+Torch is pinned by a constraints file (constraints/torch-cpu.txt unless SNN_CONSTRAINTS names
+another), so no session pulls a CUDA build of several GB. Environments are reused between runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = Path(os.environ.get("SNN_CONSTRAINTS", ROOT / "constraints" / "torch-cpu.txt"))
+SHARED_DATA = Path(os.environ.get("SNN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = []  # name a session or a tag: nox -t tests
+
+
+def _pip_find_links() -> list[str]:
+    """Return --find-links for uv from pip's configuration, for folders that exist."""
+    try:
+        output = subprocess.run(
+            ["python3", "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
+        ).stdout
+    except OSError:
+        return []
+    arguments: list[str] = []
+    for line in output.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip().endswith("find-links"):
+            for folder in value.strip().strip("'\"").split():
+                if Path(folder).is_dir():
+                    arguments += ["--find-links", folder]
+    return arguments
+
+
+def _install(session: nox.Session, *requirements: str) -> None:
+    arguments = ["-c", str(CONSTRAINTS)]
+    if session.venv_backend == "uv":
+        arguments += _pip_find_links()
+    session.install(*arguments, *requirements)
+
+
+def _env() -> dict[str, str]:
+    env = {"HF_HUB_OFFLINE": "1", "SNN_SHARED_DATA": str(SHARED_DATA)}
+    if os.environ.get("CI"):
+        env["SNN_REQUIRE_SHARED_DATA"] = "1"
+    return env
+
+
+def _package(name: str) -> str:
+    return str(ROOT / "packages" / name)
+
+
+PLUGINS = [
+    name
+    for name in (
+        "snn-convert",
+        "snn-robust",
+        "spike-3dgs",
+        "snn-online",
+        "snn-resformer",
+        "urban-diff",
+    )
+    if (ROOT / "packages" / name / "pyproject.toml").is_file()
+]
+
+
+@nox.session(tags=["tests"])
+def core(session: nox.Session) -> None:
+    """snn-core alone, with its test extra."""
+    _install(session, "-e", f"{_package('snn-core')}[test]")
+    session.chdir(_package("snn-core"))
+    session.run("pytest", "-q", *session.posargs, env=_env())
+
+
+@nox.session(tags=["tests"])
+@nox.parametrize("plugin", PLUGINS)
+def plugin(session: nox.Session, plugin: str) -> None:
+    """One plugin with snn-core and nothing else, so a missing dependency fails here."""
+    _install(session, "-e", _package("snn-core"), "-e", f"{_package(plugin)}[test]")
+    session.chdir(_package(plugin))
+    session.run("pytest", "-q", *session.posargs, env={**_env(), "SNN_CORE_BACKEND": "fused"})
+
+
+@nox.session(tags=["tests"])
+def integration(session: nox.Session) -> None:
+    """Every package and the sample third-party plugins installed together."""
+    samples = sorted(
+        str(path.parent) for path in (ROOT / "integration-tests").glob("*/pyproject.toml")
+    )
+    editable = [argument for name in ["snn-core", *PLUGINS] for argument in ("-e", _package(name))]
+    _install(session, *editable, "pytest>=8", "hypothesis>=6", "scikit-learn>=1.3", "pillow>=10")
+    _install(session, *[argument for sample in samples for argument in ("-e", sample)])
+    session.run("pytest", "-q", str(ROOT / "integration-tests"), *session.posargs, env=_env())
+
+
+@nox.session(tags=["tests"])
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole repository."""
+    session.install("ruff==0.17.6")
+    session.run("ruff", "check", str(ROOT))
+    session.run("ruff", "format", "--check", str(ROOT))
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Install everything and run each package's main job on its embedded default data."""
+    editable = [argument for name in ["snn-core", *PLUGINS] for argument in ("-e", _package(name))]
+    _install(session, *editable, "scikit-learn>=1.3", "scikit-image>=0.22", "matplotlib>=3.7")
+    out = ROOT / "runs" / "demo"
+    session.run("snn", "plugins", env=_env())
+    session.run(
+        "snn",
+        "train",
+        "--model",
+        "spiking-cnn",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "15",
+        "--out-dir",
+        str(out / "train"),
+        env=_env(),
+    )
+    for name in PLUGINS:
+        script = ROOT / "packages" / name / "demo.sh"
+        if script.is_file():
+            session.run("bash", str(script), str(out / name), env=_env(), external=True)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The speed benchmarks, with SpikingJelly and snnTorch installed here only."""
+    _install(session, "-e", _package("snn-core"), "spikingjelly", "snntorch")
+    session.run(
+        "python",
+        str(ROOT / "benchmarks" / "snn-core" / "lif_speed.py"),
+        *session.posargs,
+        env=_env(),
+    )

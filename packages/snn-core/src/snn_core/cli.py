@@ -1,0 +1,261 @@
+"""The ``snn`` command. Plugins add subcommands through the ``snn_add_commands`` hook."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snn_core.registry import ALL_REGISTRIES, MODELS
+from snn_core.training.results import write_results
+from snn_core.training.trainer import resolve_device
+
+__all__ = ["add_common_arguments", "build_parser", "main", "resolve_device", "write_results"]
+
+logger = logging.getLogger(__name__)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, out_dir: str | None = None) -> None:
+    """Add ``--device``, ``--seed`` and ``--out-dir`` to a subcommand's parser.
+
+    Args:
+        parser: The subcommand's parser.
+        out_dir: Default output folder; None means the command writes no files unless asked.
+    """
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="torch device: auto (CUDA when available, else CPU), cpu, cuda, cuda:N",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed of initialisation, data order and encoders"
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None if out_dir is None else Path(out_dir),
+        help="folder for results JSON, checkpoints, plots and the log",
+    )
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _add_file_log(out_dir: Path | None) -> None:
+    if out_dir is None:
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out_dir / "log.txt", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
+# ------------------------------------------------------------------------------------------------
+# snn plugins / snn list
+
+
+def _run_plugins(args: argparse.Namespace) -> int:
+    from snn_core.plugins import plugin_report
+
+    report = plugin_report()
+    if args.json:
+        print(json.dumps([vars(info) for info in report], indent=2))
+        return 0
+    for info in report:
+        status = "ok" if info.loaded else "FAILED"
+        print(f"{info.name} ({info.distribution} {info.version}): {status}")
+        for kind, names in info.registered.items():
+            print(f"  {kind}: {', '.join(names)}")
+        if info.error:
+            print(f"  error: {info.error}")
+    return 0
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    registry = ALL_REGISTRIES[args.kind]
+    for entry in registry.entries():
+        print(f"{entry.name}\t{entry.owner}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# snn train
+
+
+def _parse_json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {text!r} ({error.msg})") from error
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object such as '{{\"tau\": 2.0}}', got {text!r}"
+        )
+    return value
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from snn_core.datasets import load_dataset
+    from snn_core.training import TrainConfig, Trainer
+
+    torch.manual_seed(args.seed)
+    dataset_options: dict[str, Any] = {}
+    if args.holdout_fraction is not None:
+        dataset_options["holdout_fraction"] = args.holdout_fraction
+    splits = load_dataset(args.dataset, data_dir=args.data_dir, **dataset_options)
+    info = splits.info
+    neuron_kwargs = dict(args.neuron_kwargs)
+    if args.surrogate:
+        neuron_kwargs["surrogate"] = args.surrogate
+    model = MODELS.build(
+        args.model,
+        in_channels=info.in_channels,
+        num_classes=info.num_classes,
+        image_size=info.image_size,
+        time_steps=args.time_steps,
+        neuron=args.neuron,
+        neuron_kwargs=neuron_kwargs,
+    )
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        device=args.device,
+        out_dir=None if args.out_dir is None else str(args.out_dir),
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    logger.info("training %s on %s (%s)", args.model, info.name, info.split_note)
+    results = Trainer(model, splits, config).fit()
+    results["model"] = {
+        "name": args.model,
+        "time_steps": args.time_steps,
+        "neuron": args.neuron,
+        "neuron_kwargs": neuron_kwargs,
+    }
+    if args.out_dir is not None:
+        write_results(args.out_dir / "results.json", results)
+    print(
+        f"test accuracy: {results['test_accuracy']:.4f} after {len(results['history'])} epochs "
+        f"({results['train_seconds']:.1f} s)"
+    )
+    return 0
+
+
+def _add_train_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "train", help="train a spiking classifier with surrogate-gradient BPTT"
+    )
+    parser.add_argument(
+        "--model", default="spiking-cnn", help="registered model name (snn list models)"
+    )
+    parser.add_argument(
+        "--dataset", default="digits", help="registered dataset name (snn list datasets)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="folder with the dataset's files"
+    )
+    parser.add_argument(
+        "--holdout-fraction",
+        type=float,
+        default=None,
+        help="train on part of the test files and hold out this fraction (IDX datasets)",
+    )
+    parser.add_argument("--neuron", default="lif", help="registered neuron name (snn list neurons)")
+    parser.add_argument(
+        "--neuron-kwargs",
+        type=_parse_json_object,
+        default={},
+        help="neuron settings as a JSON object, e.g. '{\"tau\": 2.0}'",
+    )
+    parser.add_argument(
+        "--surrogate", default=None, help="registered surrogate name (snn list surrogates)"
+    )
+    parser.add_argument("--time-steps", type=int, default=4, help="simulation steps T")
+    parser.add_argument("--epochs", type=int, default=15, help="passes over the training split")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per step and process")
+    parser.add_argument("--lr", type=float, default=2e-3, help="initial learning rate")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="optimizer")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in --out-dir"
+    )
+    add_common_arguments(parser)
+    parser.set_defaults(handler=_run_train)
+
+
+# ------------------------------------------------------------------------------------------------
+# Parser and entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``snn`` parser with the core subcommands and every plugin's subcommands."""
+    from snn_core.plugins import get_plugin_manager
+
+    parser = argparse.ArgumentParser(prog="snn", description="Spiking neural network toolkit.")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const=1,
+        dest="verbosity",
+        default=0,
+        help="log debug messages",
+    )
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        action="store_const",
+        const=-1,
+        dest="verbosity",
+        help="log warnings and errors only, no progress bars",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    plugins_parser = subparsers.add_parser(
+        "plugins", help="list installed plugins and what each registered"
+    )
+    plugins_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    plugins_parser.set_defaults(handler=_run_plugins)
+
+    list_parser = subparsers.add_parser("list", help="list registered names of one kind")
+    list_parser.add_argument("kind", choices=sorted(ALL_REGISTRIES), help="what to list")
+    list_parser.set_defaults(handler=_run_list)
+
+    _add_train_command(subparsers)
+    get_plugin_manager().hook.snn_add_commands(subparsers=subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``snn`` command with ``argv`` (default: the process arguments); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.quiet = args.verbosity < 0
+    _configure_logging(args.verbosity)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    _add_file_log(getattr(args, "out_dir", None))
+    try:
+        return int(handler(args) or 0)
+    except (ValueError, FileNotFoundError, ImportError, FloatingPointError, KeyError) as error:
+        logger.debug("command failed", exc_info=True)
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"snn {args.command}: error: {message}", file=sys.stderr)
+        return 1

@@ -1,0 +1,275 @@
+"""Fused multi-step kernels for the IF/LIF family, with a hand-written backward pass.
+
+The reference loop in :class:`snn_core.neuron.BaseNeuron` lets autograd record every charge, fire and
+reset operation, so it keeps about ten tensors per time step for backward. The kernels here compute
+the same dynamics in one autograd node that saves only the pre-reset potentials ``h[t]``; the spikes,
+the surrogate derivatives and the previous potentials are recomputed from them in backward.
+
+Dynamics, for every time step ``t`` (``k = 1 / tau``; IF is the case without leak)::
+
+    charge  h[t] = v[t-1] + x[t]                                   (IF)
+            h[t] = v[t-1] + k (x[t] - (v[t-1] - v_reset))          (LIF, decay_input=True)
+            h[t] = v[t-1] - k (v[t-1] - v_reset) + x[t]            (LIF, decay_input=False)
+    fire    s[t] = H(h[t] - theta)                                 (spike when h >= theta)
+    reset   v[t] = h[t] (1 - s[t]) + v_reset s[t]                  (hard)
+            v[t] = h[t] - theta s[t]                               (soft)
+            v[t] = h[t]                                            (none)
+
+Backward walks the steps in reverse with ``gv = dL/dv[t]`` (zero after the last step)::
+
+    gs    = dL/ds[t] + gv * dv/ds        (dv/ds = v_reset - h, -theta or 0; dropped when detach_reset)
+    gh    = gs * sg'(h[t] - theta) + gv * dv/dh|s     (dv/dh|s = 1 - s for hard reset, else 1)
+    dL/dx[t] = gh * dh/dx,   gv <- gh * dh/dv         (dh/dx = k or 1, dh/dv = 1 - k or 1)
+
+The same two functions run eagerly ("fused" backend) or through ``torch.compile`` ("compiled").
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from snn_core.surrogate import Surrogate
+
+logger = logging.getLogger(__name__)
+
+ResetMode = Literal["hard", "soft", "none"]
+
+
+@dataclass(frozen=True)
+class FusedSpec:
+    """The static settings of one IF/LIF configuration; each distinct spec compiles once.
+
+    Attributes:
+        has_leak: False for IF, True for LIF.
+        decay_input: LIF only: whether the input is scaled by ``1 / tau`` too.
+        reset_mode: ``"hard"``, ``"soft"`` or ``"none"``.
+        v_reset: Reset value and resting potential, in membrane units.
+        detach_reset: Whether the reset step is excluded from the gradient.
+        surrogate: The surrogate whose derivative backward uses.
+    """
+
+    has_leak: bool
+    decay_input: bool
+    reset_mode: ResetMode
+    v_reset: float
+    detach_reset: bool
+    surrogate: Surrogate
+
+
+def _charge(spec: FusedSpec, x: Tensor, v: Tensor, decay: Tensor) -> Tensor:
+    if not spec.has_leak:
+        return v + x
+    if spec.decay_input:
+        return v + (x - (v - spec.v_reset)) * decay
+    return v - (v - spec.v_reset) * decay + x
+
+
+def _reset(spec: FusedSpec, h: Tensor, spike: Tensor, threshold: Tensor) -> Tensor:
+    if spec.reset_mode == "hard":
+        return torch.where(spike > 0, spec.v_reset, h)
+    if spec.reset_mode == "soft":
+        return h - threshold * spike
+    return h
+
+
+def forward_kernel(
+    spec: FusedSpec, x_seq: Tensor, v0: Tensor, threshold: Tensor, decay: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Run the dynamics over ``x_seq [T, B, ...]`` from ``v0``; return spikes and ``h``, both ``[T, B, ...]``."""
+    spikes = torch.empty_like(x_seq)
+    h_seq = torch.empty_like(x_seq)
+    v = v0.expand_as(x_seq[0])
+    for t in range(x_seq.shape[0]):
+        h = _charge(spec, x_seq[t], v, decay)
+        spike = (h >= threshold).to(h.dtype)
+        v = _reset(spec, h, spike, threshold)
+        spikes[t] = spike
+        h_seq[t] = h
+    return spikes, h_seq
+
+
+def backward_kernel(
+    spec: FusedSpec,
+    grad_spikes: Tensor,
+    h_seq: Tensor,
+    x_seq: Tensor | None,
+    v0: Tensor,
+    threshold: Tensor,
+    decay: Tensor,
+    need_threshold_grad: bool,
+    need_decay_grad: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Return the gradients for ``x_seq``, ``v0`` (full step shape), ``threshold`` and ``decay``.
+
+    ``x_seq`` is needed only for the decay gradient of a LIF neuron with ``decay_input=True``.
+    """
+    grad_x = torch.empty_like(h_seq)
+    grad_v = torch.zeros_like(h_seq[0])
+    grad_threshold = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device)
+    grad_decay = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device)
+    resets_through_spike = spec.reset_mode != "none" and not spec.detach_reset
+
+    for t in range(h_seq.shape[0] - 1, -1, -1):
+        h = h_seq[t]
+        u = h - threshold
+        spike = (u >= 0).to(h.dtype)
+        slope = spec.surrogate.derivative(u)
+
+        grad_s = grad_spikes[t]
+        if resets_through_spike:
+            if spec.reset_mode == "hard":
+                grad_s = grad_s + grad_v * (spec.v_reset - h)
+            else:
+                grad_s = grad_s - grad_v * threshold
+        through_fire = grad_s * slope
+        if spec.reset_mode == "hard":
+            grad_h = through_fire + grad_v * (1.0 - spike)
+        else:
+            grad_h = through_fire + grad_v
+
+        if need_threshold_grad:
+            grad_threshold = grad_threshold - through_fire.sum()
+            if spec.reset_mode == "soft":
+                grad_threshold = grad_threshold - (grad_v * spike).sum()
+
+        if spec.has_leak:
+            if need_decay_grad:
+                if t == 0:
+                    v_prev = v0.expand_as(h)
+                else:
+                    h_prev = h_seq[t - 1]
+                    v_prev = _reset(spec, h_prev, (h_prev >= threshold).to(h.dtype), threshold)
+                dh_ddecay = -(v_prev - spec.v_reset)
+                if spec.decay_input:
+                    assert x_seq is not None
+                    dh_ddecay = dh_ddecay + x_seq[t]
+                grad_decay = grad_decay + (grad_h * dh_ddecay).sum()
+            grad_x[t] = grad_h * decay if spec.decay_input else grad_h
+            grad_v = grad_h * (1.0 - decay)
+        else:
+            grad_x[t] = grad_h
+            grad_v = grad_h
+    return grad_x, grad_v, grad_threshold, grad_decay
+
+
+def compiler_available(device: torch.device) -> bool:
+    """Return whether ``torch.compile`` can build kernels for ``device`` on this machine.
+
+    CPU kernels need a C++ compiler; CUDA kernels need Triton.
+    """
+    if device.type == "cpu":
+        return any(shutil.which(name) for name in ("g++", "c++", "clang++"))
+    if device.type == "cuda":
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return False
+        return True
+    return False
+
+
+@functools.cache
+def _compiled_kernels(spec: FusedSpec) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    # dynamic=None: the first shape compiles a static kernel, a second shape a dynamic one.
+    forward = torch.compile(functools.partial(forward_kernel, spec))
+    backward = torch.compile(functools.partial(backward_kernel, spec))
+    return forward, backward
+
+
+# Specs whose compilation failed once; they run eagerly from then on.
+_compile_failures: set[FusedSpec] = set()
+
+
+def _kernels(spec: FusedSpec, compiled: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    if compiled and spec not in _compile_failures:
+        return _compiled_kernels(spec)
+    return functools.partial(forward_kernel, spec), functools.partial(backward_kernel, spec)
+
+
+class _FusedMultiStep(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x_seq: Tensor,
+        v0: Tensor,
+        threshold: Tensor,
+        decay: Tensor,
+        spec: FusedSpec,
+        compiled: bool,
+    ) -> Tensor:
+        forward_fn, _ = _kernels(spec, compiled)
+        try:
+            spikes, h_seq = forward_fn(x_seq, v0, threshold, decay)
+        except Exception as error:  # torch.compile raises many types; fall back once, loudly
+            if not compiled:
+                raise
+            logger.warning(
+                "torch.compile failed for %s (%s); using the eager fused kernel", spec, error
+            )
+            _compile_failures.add(spec)
+            forward_fn, _ = _kernels(spec, compiled=False)
+            spikes, h_seq = forward_fn(x_seq, v0, threshold, decay)
+
+        need_decay_grad = bool(ctx.needs_input_grad[3]) and spec.has_leak
+        keep_x = need_decay_grad and spec.decay_input
+        ctx.save_for_backward(h_seq, x_seq if keep_x else None, v0, threshold, decay)
+        ctx.spec = spec
+        ctx.compiled = compiled
+        ctx.need_decay_grad = need_decay_grad
+        return spikes
+
+    @staticmethod
+    def backward(ctx: Any, grad_spikes: Tensor) -> tuple[Tensor | None, ...]:
+        h_seq, x_seq, v0, threshold, decay = ctx.saved_tensors
+        _, backward_fn = _kernels(ctx.spec, ctx.compiled)
+        grad_x, grad_v, grad_threshold, grad_decay = backward_fn(
+            grad_spikes.contiguous(),
+            h_seq,
+            x_seq,
+            v0,
+            threshold,
+            decay,
+            bool(ctx.needs_input_grad[2]),
+            ctx.need_decay_grad,
+        )
+        grad_v0 = grad_v.sum_to_size(v0.shape) if ctx.needs_input_grad[1] else None
+        return (
+            grad_x if ctx.needs_input_grad[0] else None,
+            grad_v0,
+            grad_threshold if ctx.needs_input_grad[2] else None,
+            grad_decay if ctx.needs_input_grad[3] else None,
+            None,
+            None,
+        )
+
+
+def fused_multistep(
+    spec: FusedSpec,
+    x_seq: Tensor,
+    v0: Tensor,
+    threshold: Tensor,
+    decay: Tensor,
+    compiled: bool = False,
+) -> Tensor:
+    """Run an IF/LIF neuron over a whole sequence in one autograd node.
+
+    Args:
+        spec: Static settings of the neuron.
+        x_seq: Input current ``[T, B, ...]`` in the compute dtype.
+        v0: Initial membrane potential, broadcastable to ``[B, ...]``; gets a gradient if it requires one.
+        threshold: 0-d firing threshold tensor.
+        decay: 0-d ``1 / tau`` tensor (ignored without leak).
+        compiled: Use ``torch.compile``d kernels (falls back to eager, with a warning, if compiling fails).
+
+    Returns:
+        Spikes ``[T, B, ...]`` in ``x_seq``'s dtype.
+    """
+    return _FusedMultiStep.apply(x_seq.contiguous(), v0, threshold, decay, spec, compiled)

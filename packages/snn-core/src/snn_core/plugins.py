@@ -1,0 +1,200 @@
+"""Plugin discovery: load every entry point of the group ``snn_core`` into one pluggy manager.
+
+A plugin that fails to import or to register is recorded with its error, its registrations are
+removed, and the other plugins still load. ``snn plugins`` prints the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from snn_core import hookspecs
+from snn_core.registry import ALL_REGISTRIES, normalize_distribution_name, registering_as
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginInfo",
+    "get_plugin_manager",
+    "plugin_report",
+    "reset_plugins",
+]
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "snn_core"
+CORE_DISTRIBUTION = "snn-core"
+
+
+@dataclass
+class PluginInfo:
+    """What one plugin is and what it registered.
+
+    Attributes:
+        name: The entry-point name (or "snn-core" for the built-ins).
+        distribution: The distribution that declares the entry point.
+        version: That distribution's version.
+        registered: ``{"neurons": [...], "encoders": [...], ...}`` for the kinds it registered.
+        error: The failure message if the plugin could not load, else None.
+    """
+
+    name: str
+    distribution: str
+    version: str
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the plugin loaded without error."""
+        return self.error is None
+
+
+_lock = threading.RLock()
+_manager: pluggy.PluginManager | None = None
+_report: list[PluginInfo] = []
+_loading = False
+
+
+def _registered_by(owner: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for kind, registry in ALL_REGISTRIES.items():
+        names = sorted(name for name, entry in registry._entries.items() if entry.owner == owner)
+        if names:
+            found[kind] = names
+    return found
+
+
+def _remove_registrations(owner: str) -> None:
+    for registry in ALL_REGISTRIES.values():
+        registry.unregister_owner(owner)
+
+
+def _load_entry_point(
+    manager: pluggy.PluginManager, entry_point: metadata.EntryPoint
+) -> PluginInfo:
+    distribution = normalize_distribution_name(
+        entry_point.dist.name if entry_point.dist is not None else entry_point.name
+    )
+    version = entry_point.dist.version if entry_point.dist is not None else "unknown"
+    info = PluginInfo(name=entry_point.name, distribution=distribution, version=version)
+    if manager.has_plugin(entry_point.name):
+        return info
+    try:
+        with registering_as(distribution):
+            plugin = entry_point.load()
+            manager.register(plugin, name=entry_point.name)
+    except Exception as error:  # a broken plugin must not stop the others from loading
+        _remove_registrations(distribution)
+        if manager.has_plugin(entry_point.name):
+            manager.unregister(name=entry_point.name)
+        summary = "".join(traceback.format_exception_only(type(error), error)).strip()
+        info.error = f"{summary} (entry point {entry_point.value!r})"
+        logger.warning(
+            "plugin %r from %s failed to load: %s", entry_point.name, distribution, summary
+        )
+        logger.debug("traceback of plugin %r", entry_point.name, exc_info=True)
+        return info
+    info.registered = _registered_by(distribution)
+    return info
+
+
+def _create_manager() -> tuple[pluggy.PluginManager, list[PluginInfo]]:
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+
+    from snn_core import builtin  # registers the built-in neurons, surrogates, encoders, ...
+
+    manager.register(builtin, name=CORE_DISTRIBUTION)
+    report = [
+        PluginInfo(
+            name=CORE_DISTRIBUTION,
+            distribution=CORE_DISTRIBUTION,
+            version=_version(CORE_DISTRIBUTION),
+            registered=_registered_by(CORE_DISTRIBUTION),
+        )
+    ]
+    manager.hook.snn_add_hookspecs.call_historic(kwargs={"plugin_manager": manager})
+
+    if os.environ.get("SNN_CORE_DISABLE_PLUGIN_AUTOLOAD"):
+        logger.info("SNN_CORE_DISABLE_PLUGIN_AUTOLOAD is set: entry points are not loaded")
+        return manager, report
+    entry_points = sorted(
+        metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda point: point.name
+    )
+    for entry_point in entry_points:
+        report.append(_load_entry_point(manager, entry_point))
+    return manager, report
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """Return the plugin manager, loading every installed plugin on the first call."""
+    global _manager, _report, _loading
+    with _lock:
+        if _manager is None:
+            if _loading:
+                raise RuntimeError(
+                    "a plugin asked for the plugin manager while plugins were still loading; "
+                    "look names up inside functions, not at import time of the plugin"
+                )
+            _loading = True
+            try:
+                _manager, _report = _create_manager()
+            finally:
+                _loading = False
+        return _manager
+
+
+def plugin_report() -> list[PluginInfo]:
+    """Return what each plugin registered and which plugins failed to load."""
+    get_plugin_manager()
+    return list(_report)
+
+
+def register_plugin(plugin: ModuleType | Any, name: str) -> PluginInfo:
+    """Register a plugin object by hand, as an entry point would (for notebooks and tests).
+
+    Raises:
+        ValueError: If a plugin with ``name`` is registered already.
+    """
+    manager = get_plugin_manager()
+    if manager.has_plugin(name):
+        raise ValueError(f"a plugin named {name!r} is registered already; choose another name")
+    manager.register(plugin, name=name)
+    info = PluginInfo(
+        name=name, distribution=name, version="unknown", registered=_registered_by(name)
+    )
+    _report.append(info)
+    return info
+
+
+def reset_plugins() -> None:
+    """Forget the plugin manager so the next lookup loads the plugins again (for tests)."""
+    global _manager, _report
+    with _lock:
+        _manager = None
+        _report = []
+
+
+def _load_before_lookup() -> None:
+    if _manager is None and not _loading:
+        get_plugin_manager()
+
+
+for _registry in ALL_REGISTRIES.values():
+    _registry._before_lookup = _load_before_lookup

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real test data: $SNN_SHARED_DATA, else <repo>/../shared/data."""
+    path = Path(os.environ.get("SNN_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    if not path.is_dir():
+        message = f"real test data not found at {path}; set SNN_SHARED_DATA to its folder"
+        if os.environ.get("SNN_REQUIRE_SHARED_DATA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from snn_core.checkpoint import load_checkpoint, save_checkpoint
+
+
+def test_checkpoint_round_trip(tmp_path: Path) -> None:
+    tensors = {"weight": torch.randn(3, 4), "view": torch.arange(10).view(2, 5).t()}
+    stem = save_checkpoint(tmp_path / "ckpt", tensors, {"epoch": 3, "name": "x"})
+    loaded, metadata = load_checkpoint(stem)
+    assert metadata == {"epoch": 3, "name": "x"}
+    assert torch.equal(loaded["weight"], tensors["weight"])
+    assert torch.equal(loaded["view"], tensors["view"])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ckpt.json", "ckpt.safetensors"]
+
+
+def test_checkpoint_rejects_non_json_metadata_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(TypeError):
+        save_checkpoint(tmp_path / "ckpt", {"a": torch.zeros(1)}, {"bad": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_checkpoint_names_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"ckpt\.safetensors"):
+        load_checkpoint(tmp_path / "ckpt")

@@ -1,0 +1,123 @@
+"""The fused and compiled kernels against the reference loop, in values and gradients."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from snn_core.neuron import BaseNeuron
+from snn_core.registry import NEURONS, SURROGATES
+
+RESET_MODES = ["hard", "soft", "none"]
+
+
+def pair(name: str, backend: str, **settings: object) -> tuple[BaseNeuron, BaseNeuron]:
+    reference = NEURONS.build(name, backend="reference", **settings).double()
+    fast = NEURONS.build(name, backend=backend, **settings).double()
+    fast.load_state_dict(reference.state_dict())
+    return reference, fast
+
+
+def gradients(
+    neuron: BaseNeuron, x: torch.Tensor, upstream: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    x = x.clone().requires_grad_()
+    spikes = neuron(x)
+    inputs = [x, *neuron.parameters()]
+    grads = torch.autograd.grad(spikes, inputs, upstream)
+    return spikes, list(grads)
+
+
+def assert_same(name: str, backend: str, x: torch.Tensor, **settings: object) -> None:
+    reference, fast = pair(name, backend, **settings)
+    upstream = torch.randn_like(x)
+    expected_spikes, expected_grads = gradients(reference, x, upstream)
+    spikes, grads = gradients(fast, x, upstream)
+    assert torch.equal(spikes, expected_spikes)
+    assert len(grads) == len(expected_grads)
+    for got, expected in zip(grads, expected_grads):
+        assert torch.allclose(got, expected, atol=1e-10, rtol=1e-9)
+
+
+CASES = [
+    (name, reset, surrogate, detach)
+    for name, reset, surrogate, detach in itertools.product(
+        ["if", "lif"], RESET_MODES, SURROGATES.names(), [False, True]
+    )
+]
+
+
+@pytest.mark.parametrize(("name", "reset_mode", "surrogate", "detach_reset"), CASES)
+def test_fused_matches_reference(
+    name: str, reset_mode: str, surrogate: str, detach_reset: bool
+) -> None:
+    x = torch.randn(6, 3, 4, dtype=torch.float64) * 1.5 + 0.5
+    assert_same(
+        name,
+        "fused",
+        x,
+        reset_mode=reset_mode,
+        surrogate=surrogate,
+        detach_reset=detach_reset,
+        v_init=0.1,
+    )
+
+
+@pytest.mark.parametrize("reset_mode", RESET_MODES)
+@pytest.mark.parametrize("decay_input", [True, False])
+def test_fused_learnable_parameters_match(reset_mode: str, decay_input: bool) -> None:
+    x = torch.randn(5, 4, 3, dtype=torch.float64) + 0.5
+    assert_same(
+        "lif",
+        "fused",
+        x,
+        reset_mode=reset_mode,
+        decay_input=decay_input,
+        learnable_decay=True,
+        learnable_threshold=True,
+        surrogate="sigmoid",
+    )
+
+
+def test_fused_per_neuron_initial_potential() -> None:
+    x = torch.randn(5, 2, 3, dtype=torch.float64) + 0.5
+    assert_same("if", "fused", x, reset_mode="soft", v_init=torch.tensor([0.1, 0.5, 0.9]))
+
+
+def test_fused_half_precision_integrates_in_float32() -> None:
+    x = torch.randn(8, 4, 16) * 0.3 + 0.2
+    reference = NEURONS.build("lif", backend="reference")(x.to(torch.bfloat16).float())
+    fused = NEURONS.build("lif", backend="fused")(x.to(torch.bfloat16))
+    assert fused.dtype == torch.bfloat16
+    assert torch.equal(fused.float(), reference)
+
+
+def test_subclass_with_new_dynamics_uses_reference_loop() -> None:
+    from snn_core.neuron import LIFNeuron
+
+    class Doubling(LIFNeuron):
+        def charge(self, x_t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            return v + 2.0 * x_t
+
+    x = torch.full((2, 1, 1), 0.3)
+    assert Doubling(backend="fused")(x).flatten().tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("reset_mode", RESET_MODES)
+def test_compiled_matches_reference(reset_mode: str) -> None:
+    x = torch.randn(4, 2, 8, dtype=torch.float64) * 1.5 + 0.5
+    assert_same(
+        "lif", "compiled", x, reset_mode=reset_mode, surrogate="arctan", learnable_threshold=True
+    )
+
+
+def test_auto_backend_compiles_only_large_inputs() -> None:
+    from snn_core.neuron import base
+
+    neuron = NEURONS.build("lif")
+    small = torch.zeros(2, 2, 2)
+    assert neuron.resolved_backend(small) == "fused"
+    large = torch.zeros(2, base.COMPILE_MIN_ELEMENTS // 2)
+    assert neuron.resolved_backend(large) in ("compiled", "fused")

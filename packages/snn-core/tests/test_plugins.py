@@ -1,0 +1,139 @@
+"""Plugin discovery with fake entry points pointing at modules written to a temporary folder."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from snn_core import plugins
+from snn_core.cli import main
+from snn_core.registry import NEURONS
+
+GOOD_PLUGIN = """
+import snn_core
+from snn_core.neuron import IFNeuron
+from snn_core.registry import NEURONS
+from tmp_plugin_hooks import hookspecs
+
+@NEURONS.register("tmp-good-neuron")
+class GoodNeuron(IFNeuron):
+    pass
+
+@snn_core.hookimpl
+def snn_add_hookspecs(plugin_manager):
+    plugin_manager.add_hookspecs(hookspecs)
+
+@snn_core.hookimpl
+def snn_add_commands(subparsers):
+    parser = subparsers.add_parser("tmp-hello", help="print a greeting")
+    parser.add_argument("--name", default="world")
+    parser.set_defaults(handler=lambda args: print(f"hello {args.name}") or 0)
+
+@snn_core.hookimpl
+def snn_tmp_answer():
+    return 42
+"""
+
+HOOKSPECS = '''
+import snn_core
+
+@snn_core.hookspec(firstresult=True)
+def snn_tmp_answer():
+    """Return a number."""
+'''
+
+BROKEN_PLUGIN = """
+from snn_core.registry import NEURONS
+from snn_core.neuron import IFNeuron
+
+@NEURONS.register("tmp-half-registered")
+class Half(IFNeuron):
+    pass
+
+raise RuntimeError("this plugin is broken on purpose")
+"""
+
+
+@pytest.fixture
+def fake_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    (tmp_path / "tmp_plugin_good.py").write_text(textwrap.dedent(GOOD_PLUGIN))
+    (tmp_path / "tmp_plugin_broken.py").write_text(textwrap.dedent(BROKEN_PLUGIN))
+    (tmp_path / "tmp_plugin_hooks").mkdir()
+    (tmp_path / "tmp_plugin_hooks" / "__init__.py").write_text("")
+    (tmp_path / "tmp_plugin_hooks" / "hookspecs.py").write_text(textwrap.dedent(HOOKSPECS))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    points = [
+        metadata.EntryPoint("tmp-broken", "tmp_plugin_broken", plugins.ENTRY_POINT_GROUP),
+        metadata.EntryPoint("tmp-good", "tmp_plugin_good", plugins.ENTRY_POINT_GROUP),
+    ]
+    real_entry_points = metadata.entry_points
+
+    def entry_points(**kwargs: str) -> object:
+        if kwargs.get("group") == plugins.ENTRY_POINT_GROUP:
+            return list(real_entry_points(**kwargs)) + points
+        return real_entry_points(**kwargs)
+
+    monkeypatch.setattr(plugins.metadata, "entry_points", entry_points)
+    plugins.reset_plugins()
+    yield
+    for registry in plugins.ALL_REGISTRIES.values():
+        registry.unregister_owner("tmp-good")
+    plugins.reset_plugins()
+    for module in (
+        "tmp_plugin_good",
+        "tmp_plugin_broken",
+        "tmp_plugin_hooks",
+        "tmp_plugin_hooks.hookspecs",
+    ):
+        sys.modules.pop(module, None)
+
+
+def test_broken_plugin_reported_and_others_load(fake_plugins: None) -> None:
+    report = {info.name: info for info in plugins.plugin_report()}
+    assert report["tmp-broken"].error is not None
+    assert "broken on purpose" in report["tmp-broken"].error
+    assert report["tmp-good"].loaded
+    assert report["tmp-good"].registered == {"neurons": ["tmp-good-neuron"]}
+    assert "tmp-good-neuron" in NEURONS
+    assert "tmp-half-registered" not in NEURONS  # partial registrations are rolled back
+
+
+def test_plugin_adds_hookspec(fake_plugins: None) -> None:
+    manager = plugins.get_plugin_manager()
+    assert manager.hook.snn_tmp_answer() == 42
+
+
+def test_cli_plugins_lists_plugins_and_errors(
+    fake_plugins: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plugins"]) == 0
+    output = capsys.readouterr().out
+    assert "snn-core" in output
+    assert "tmp-good (tmp-good unknown): ok" in output
+    assert "neurons: tmp-good-neuron" in output
+    assert "tmp-broken" in output
+    assert "FAILED" in output
+
+
+def test_cli_plugin_subcommand(fake_plugins: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tmp-hello", "--name", "spikes"]) == 0
+    assert "hello spikes" in capsys.readouterr().out
+
+
+def test_cli_list_neurons(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "neurons"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "if\tsnn-core" in lines
+    assert "lif\tsnn-core" in lines
+
+
+def test_cli_unknown_dataset_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-q", "train", "--dataset", "imagenet-xl", "--epochs", "1"]) == 1
+    error = capsys.readouterr().err
+    assert "unknown dataset 'imagenet-xl'" in error
+    assert "digits" in error

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from snn_core.cli import main
+from snn_core.datasets import load_dataset
+from snn_core.registry import MODELS
+from snn_core.training import TrainConfig, Trainer, evaluate
+
+
+def digits_model(time_steps: int = 4) -> torch.nn.Module:
+    return MODELS.build(
+        "spiking-cnn", in_channels=1, num_classes=10, image_size=8, time_steps=time_steps
+    )
+
+
+def test_spiking_cnn_learns_digits(tmp_path: Path) -> None:
+    splits = load_dataset("digits")
+    config = TrainConfig(epochs=6, batch_size=64, lr=3e-3, out_dir=str(tmp_path), progress=False)
+    results = Trainer(digits_model(), splits, config).fit()
+    assert results["test_accuracy"] > 0.85
+    assert len(results["test_accuracy_per_step"]) == 4
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["test_accuracy"] == results["test_accuracy"]
+    assert saved["seed"] == 0
+    assert "torch" in saved["versions"]
+    assert (tmp_path / "checkpoint.safetensors").is_file()
+
+
+def test_resume_after_interruption_matches_straight_run(tmp_path: Path) -> None:
+    splits = load_dataset("digits")
+    small = type(splits)(
+        train=splits.train.subset(range(256)), test=splits.test.subset(range(64)), info=splits.info
+    )
+    batches_per_epoch = 4  # 256 samples in batches of 64
+
+    torch.manual_seed(0)
+    straight = Trainer(
+        digits_model(2), small, TrainConfig(epochs=3, out_dir=str(tmp_path / "a"), progress=False)
+    ).fit()
+
+    calls = 0
+
+    def interrupted_loss(
+        model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal calls
+        calls += 1
+        if calls > 2 * batches_per_epoch:
+            raise KeyboardInterrupt
+        logits = model(images).mean(0)
+        return torch.nn.functional.cross_entropy(logits, labels), logits
+
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=3, out_dir=str(tmp_path / "b"), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(digits_model(2), small, config, loss_fn=interrupted_loss).fit()
+
+    resumed = Trainer(
+        digits_model(2),
+        small,
+        TrainConfig(epochs=3, out_dir=str(tmp_path / "b"), resume=True, progress=False),
+    ).fit()
+    assert [entry["epoch"] for entry in resumed["history"]] == [1, 2, 3]
+    assert resumed["history"][-1]["train_loss"] == pytest.approx(
+        straight["history"][-1]["train_loss"], rel=1e-6
+    )
+    assert resumed["test_accuracy"] == straight["test_accuracy"]
+
+
+def test_nan_loss_stops_with_clear_error(tmp_path: Path) -> None:
+    splits = load_dataset("digits")
+
+    def nan_loss(
+        model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(images).mean(0)
+        return logits.sum() * float("nan"), logits
+
+    trainer = Trainer(
+        digits_model(2),
+        splits,
+        TrainConfig(epochs=1, out_dir=str(tmp_path), progress=False),
+        loss_fn=nan_loss,
+    )
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        trainer.fit()
+
+
+def test_evaluate_reports_every_time_step() -> None:
+    splits = load_dataset("digits")
+    metrics = evaluate(digits_model(3), splits.test)
+    assert len(metrics["accuracy_per_step"]) == 3
+    assert metrics["samples"] == len(splits.test)
+
+
+def test_cli_train_writes_results(tmp_path: Path) -> None:
+    status = main(
+        [
+            "-q",
+            "train",
+            "--epochs",
+            "1",
+            "--time-steps",
+            "2",
+            "--out-dir",
+            str(tmp_path),
+            "--neuron-kwargs",
+            '{"tau": 3.0}',
+        ]
+    )
+    assert status == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["model"]["neuron_kwargs"] == {"tau": 3.0}
+    assert (tmp_path / "log.txt").is_file()
