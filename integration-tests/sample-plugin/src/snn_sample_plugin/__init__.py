@@ -1,0 +1,1 @@
+"""A sample third-party plugin for snn-core, used by the integration tests."""
