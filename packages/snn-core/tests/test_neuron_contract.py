@@ -19,14 +19,16 @@ def build(name: str, **settings: object) -> BaseNeuron:
     return neuron
 
 
-def sequence(dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    return torch.randn(4, 3, 2, 5, dtype=dtype) * 1.5 + 0.6
+def sequence(neuron: BaseNeuron, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A [T, B, C, N] input; neurons that are built for a fixed T (temporal mixing) get their own."""
+    time_steps = getattr(neuron, "time_steps", None) or 4
+    return torch.randn(time_steps, 3, 2, 5, dtype=dtype) * 1.5 + 0.6
 
 
 @pytest.mark.parametrize("name", NEURON_NAMES)
 def test_multistep_equals_step_loop(name: str) -> None:
     neuron = build(name)
-    x = sequence()
+    x = sequence(neuron)
     expected = neuron(x)
     prepared = neuron.prepare_sequence(x)
     state = None
@@ -40,7 +42,7 @@ def test_multistep_equals_step_loop(name: str) -> None:
 @pytest.mark.parametrize("name", NEURON_NAMES)
 def test_repeated_calls_start_fresh(name: str) -> None:
     neuron = build(name)
-    x = sequence()
+    x = sequence(neuron)
     first = neuron(x)
     second = neuron(x)
     assert torch.equal(first, second)
@@ -49,7 +51,7 @@ def test_repeated_calls_start_fresh(name: str) -> None:
 @pytest.mark.parametrize("name", NEURON_NAMES)
 def test_float64_in_float64_out(name: str) -> None:
     neuron = build(name).double()
-    x = sequence(torch.float64).requires_grad_()
+    x = sequence(neuron, torch.float64).requires_grad_()
     spikes = neuron(x)
     assert spikes.dtype == torch.float64
     spikes.sum().backward()
@@ -61,7 +63,7 @@ def test_float64_in_float64_out(name: str) -> None:
 @pytest.mark.parametrize("surrogate", SURROGATES.names())
 def test_gradient_flows_with_every_surrogate(name: str, surrogate: str) -> None:
     neuron = build(name, surrogate=surrogate)
-    x = sequence().requires_grad_()
+    x = sequence(neuron).requires_grad_()
     neuron(x).sum().backward()
     assert x.grad is not None
     assert torch.isfinite(x.grad).all()
@@ -76,14 +78,14 @@ def test_config_round_trips_through_registry(name: str) -> None:
     assert type(rebuilt) is type(neuron)
     assert rebuilt.config() == neuron.config()
     rebuilt.load_state_dict(neuron.state_dict())
-    x = sequence()
+    x = sequence(neuron)
     assert torch.equal(rebuilt(x), neuron(x))
 
 
 @pytest.mark.parametrize("name", NEURON_NAMES)
 def test_bfloat16_autocast_keeps_dtype(name: str) -> None:
     neuron = build(name)
-    x = sequence()
+    x = sequence(neuron)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         spikes = neuron(x.to(torch.bfloat16))
     assert spikes.dtype == torch.bfloat16

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,32 @@ def test_cli_train_writes_results(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["model"]["neuron_kwargs"] == {"tau": 3.0}
     assert (tmp_path / "log.txt").is_file()
+
+
+def test_torchrun_trains_with_ddp_on_cpu(tmp_path: Path) -> None:
+    torchrun = shutil.which("torchrun")
+    assert torchrun is not None, "torchrun is installed with torch"
+    command = [
+        torchrun,
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "snn_core",
+        "-q",
+        "train",
+        "--epochs",
+        "3",
+        "--lr",
+        "5e-3",
+        "--time-steps",
+        "2",
+        "--out-dir",
+        str(tmp_path),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["world_size"] == 2
+    history = results["history"]
+    assert len(history) == 3
+    assert history[-1]["train_loss"] < history[0]["train_loss"]

@@ -346,6 +346,7 @@ class Trainer:
             "test_accuracy_per_step": test_metrics["accuracy_per_step"],
             "history": self.history,
             "train_seconds": time.perf_counter() - started,
+            "world_size": dist.get_world_size() if self.distributed else 1,
             "train_config": self.config.to_dict(),
             "dataset": self.splits.info.to_dict(),
             **environment_record(self.device, self.config.seed),
