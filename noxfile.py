@@ -77,7 +77,7 @@ PLUGINS = [
 
 @nox.session(tags=["tests"])
 def core(session: nox.Session) -> None:
-    """snn-core alone, with its test extra."""
+    """Test snn-core alone, with its test extra."""
     _install(session, "-e", f"{_package('snn-core')}[test]")
     session.chdir(_package("snn-core"))
     session.run("pytest", "-q", *session.posargs, env=_env())
@@ -86,7 +86,7 @@ def core(session: nox.Session) -> None:
 @nox.session(tags=["tests"])
 @nox.parametrize("plugin", PLUGINS)
 def plugin(session: nox.Session, plugin: str) -> None:
-    """One plugin with snn-core and nothing else, so a missing dependency fails here."""
+    """Test one plugin installed with snn-core and nothing else, so a missing dependency fails."""
     _install(session, "-e", _package("snn-core"), "-e", f"{_package(plugin)}[test]")
     session.chdir(_package(plugin))
     session.run("pytest", "-q", *session.posargs, env={**_env(), "SNN_CORE_BACKEND": "fused"})
@@ -94,7 +94,7 @@ def plugin(session: nox.Session, plugin: str) -> None:
 
 @nox.session(tags=["tests"])
 def integration(session: nox.Session) -> None:
-    """Every package and the sample third-party plugins installed together."""
+    """Test every package and the sample third-party plugins installed together."""
     samples = sorted(
         str(path.parent) for path in (ROOT / "integration-tests").glob("*/pyproject.toml")
     )
@@ -110,7 +110,7 @@ def integration(session: nox.Session) -> None:
 
 @nox.session(tags=["tests"])
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check over the whole repository."""
+    """Run ruff check and ruff format --check over the whole repository."""
     session.install("ruff==0.17.6")
     session.run("ruff", "check", str(ROOT))
     session.run("ruff", "format", "--check", str(ROOT))
@@ -144,7 +144,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The speed benchmarks, with SpikingJelly and snnTorch installed here only."""
+    """Run the speed benchmarks, with SpikingJelly and snnTorch installed in this session only."""
     _install(session, "-e", _package("snn-core"), "spikingjelly", "snntorch")
     session.run(
         "python",

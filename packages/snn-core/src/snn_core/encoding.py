@@ -82,7 +82,7 @@ class _SeededEncoder(Encoder):
 
 @ENCODERS.register("direct")
 class DirectEncoder(Encoder):
-    """Direct coding: repeat the analog input at every time step (the first layer sees currents)."""
+    """Direct coding: repeat the analog input at every time step, so the first layer receives currents."""
 
     def forward(self, x: Tensor) -> Tensor:
         """Return ``x [B, ...]`` repeated to ``[T, B, ...]`` (a broadcast view; gradients sum over T)."""

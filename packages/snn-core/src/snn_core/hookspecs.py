@@ -1,8 +1,8 @@
 """Hook specifications of snn-core. Plugins implement them with ``@snn_core.hookimpl``.
 
 Every hook name starts with ``snn_``. Plugins are modules (or objects) named by an entry point in the
-group ``snn_core``; importing the module registers its neurons, encoders, models and datasets, and
-its hook implementations are then registered with the plugin manager.
+group ``snn_core``. Importing the module registers its neurons, encoders, models and datasets, and
+the plugin manager then registers its hook implementations.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ CORE_DISTRIBUTION = "snn-core"
 
 @dataclass
 class PluginInfo:
-    """What one plugin is and what it registered.
+    """A plugin's identity, its registrations and its load error.
 
     Attributes:
         name: The entry-point name (or "snn-core" for the built-ins).

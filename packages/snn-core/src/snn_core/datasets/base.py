@@ -15,7 +15,7 @@ __all__ = ["DatasetInfo", "DatasetSplits", "ImageDataset", "split_indices"]
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a model needs to know about a dataset.
+    """Dataset facts a model and a results file need.
 
     Attributes:
         name: Registry name, such as "mnist".

@@ -152,7 +152,7 @@ def load_mnist(
 
     Raises:
         ValueError: If ``data_dir`` is None or a file is corrupt.
-        FileNotFoundError: If the folder or a needed file is missing; the message says which.
+        FileNotFoundError: If the folder or a needed file is missing; the message names it.
     """
     return _load_idx_dataset("mnist", data_dir, holdout_fraction, seed)
 

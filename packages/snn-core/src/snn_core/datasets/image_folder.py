@@ -56,8 +56,8 @@ def load_image_folder(
 ) -> DatasetSplits:
     """Load images sorted into one folder per class.
 
-    With ``train/`` and ``test/`` subfolders those are the splits; otherwise the class folders sit in
-    ``data_dir`` directly and a stratified split holds out ``holdout_fraction`` of each class.
+    With ``train/`` and ``test/`` subfolders those are the splits. Otherwise the class folders sit in
+    ``data_dir`` directly, and a stratified split holds out ``holdout_fraction`` of each class.
     Every image is resized to ``image_size`` x ``image_size``.
 
     Args:

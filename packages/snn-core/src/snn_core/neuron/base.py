@@ -43,7 +43,7 @@ def set_default_backend(backend: Backend) -> None:
     """Set the backend that neurons built with ``backend="auto"`` resolve to.
 
     ``"auto"`` (the default) picks ``"compiled"`` for inputs of at least ``COMPILE_MIN_ELEMENTS``
-    elements (2**20 unless ``SNN_CORE_COMPILE_MIN_ELEMENTS`` says otherwise) where ``torch.compile``
+    elements (2**20 unless ``SNN_CORE_COMPILE_MIN_ELEMENTS`` sets another count) where ``torch.compile``
     can build kernels for the input's device, and ``"fused"`` elsewhere. The environment variable
     ``SNN_CORE_BACKEND`` sets the same value at import.
 
@@ -65,7 +65,7 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """Return the dtype the membrane potential is kept in for inputs of ``dtype``.
 
     Half and bfloat16 inputs (for example under ``torch.autocast``) are integrated in float32, because
-    a 16-bit membrane loses small input currents once the potential grows; float32 and float64 stay.
+    a 16-bit membrane loses small input currents once the potential grows. Float32 and float64 stay.
     """
     if dtype in (torch.float16, torch.bfloat16):
         return torch.float32
@@ -94,9 +94,9 @@ class BaseNeuron(nn.Module):
             without the batch) or a per-sample tensor ``[B, ...]``.
         detach_reset: Exclude the reset from the gradient (the spike in the reset is detached).
         learnable_threshold: Make the threshold a trainable scalar parameter.
-        backend: ``"reference"`` runs the readable step loop; ``"fused"`` runs a single autograd node
-            that matches it; ``"compiled"`` runs that node through ``torch.compile``; ``"auto"``
-            follows :func:`set_default_backend` (compiled for large inputs, else fused). Neurons without a fused kernel always use the loop.
+        backend: ``"reference"`` runs the readable step loop. ``"fused"`` runs a single autograd
+            node that matches it, and ``"compiled"`` runs that node through ``torch.compile``.
+            ``"auto"`` follows :func:`set_default_backend` (compiled for large inputs, else fused). Neurons without a fused kernel always use the loop.
 
     Raises:
         ValueError: For an unknown reset mode or backend, or a non-finite threshold.

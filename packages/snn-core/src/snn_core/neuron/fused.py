@@ -2,8 +2,8 @@
 
 The reference loop in :class:`snn_core.neuron.BaseNeuron` lets autograd record every charge, fire and
 reset operation, so it keeps about ten tensors per time step for backward. The kernels here compute
-the same dynamics in one autograd node that saves only the pre-reset potentials ``h[t]``; the spikes,
-the surrogate derivatives and the previous potentials are recomputed from them in backward.
+the same dynamics in one autograd node that saves only the pre-reset potentials ``h[t]``. Backward
+recomputes the spikes, the surrogate derivatives and the previous potentials from them.
 
 Dynamics, for every time step ``t`` (``k = 1 / tau``; IF is the case without leak)::
 

@@ -175,7 +175,7 @@ class Trainer:
     # Checkpoints.
 
     def checkpoint_path(self) -> Path | None:
-        """The checkpoint path (without suffix) in ``out_dir``, or None when nothing is written."""
+        """Return the checkpoint path (without suffix) in ``out_dir``, or None when nothing is written."""
         return None if self.out_dir is None else self.out_dir / CHECKPOINT_NAME
 
     def save(self, epoch: int) -> None:
