@@ -27,3 +27,18 @@ def test_checkpoint_rejects_non_json_metadata_before_writing(tmp_path: Path) -> 
 def test_missing_checkpoint_names_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"ckpt\.safetensors"):
         load_checkpoint(tmp_path / "ckpt")
+
+
+def test_checkpoint_stem_with_dots_keeps_names_apart(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path / "epoch.10", {"a": torch.zeros(1)}, {"epoch": 10})
+    save_checkpoint(tmp_path / "epoch.20", {"a": torch.ones(1)}, {"epoch": 20})
+    _, metadata = load_checkpoint(tmp_path / "epoch.10")
+    assert metadata == {"epoch": 10}
+    assert (tmp_path / "epoch.10.safetensors").is_file()
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path / "ckpt", {"a": torch.zeros(1)}, {"epoch": 1})
+    (tmp_path / "ckpt.safetensors").write_bytes(b"\x00\x01")
+    with pytest.raises(ValueError, match="unreadable"):
+        load_checkpoint(tmp_path / "ckpt")

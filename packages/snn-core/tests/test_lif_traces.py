@@ -124,3 +124,8 @@ def test_invalid_settings_are_rejected() -> None:
         LIFNeuron(tau=0.5)
     with pytest.raises(ValueError, match="backend"):
         IFNeuron(backend="cuda")  # type: ignore[arg-type]
+
+
+def test_step_rejects_state_of_wrong_shape() -> None:
+    with pytest.raises(ValueError, match="state of shape"):
+        IFNeuron().step(torch.zeros(3, 4), torch.zeros(5, 3, 4))

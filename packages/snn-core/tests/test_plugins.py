@@ -59,10 +59,20 @@ raise RuntimeError("this plugin is broken on purpose")
 """
 
 
+FAULTY_COMMANDS = """
+import snn_core
+
+@snn_core.hookimpl
+def snn_add_commands(subparsers):
+    subparsers.add_parser("train")  # clashes with snn-core's own command
+"""
+
+
 @pytest.fixture
 def fake_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     (tmp_path / "tmp_plugin_good.py").write_text(textwrap.dedent(GOOD_PLUGIN))
     (tmp_path / "tmp_plugin_broken.py").write_text(textwrap.dedent(BROKEN_PLUGIN))
+    (tmp_path / "tmp_plugin_faulty.py").write_text(textwrap.dedent(FAULTY_COMMANDS))
     (tmp_path / "tmp_plugin_hooks").mkdir()
     (tmp_path / "tmp_plugin_hooks" / "__init__.py").write_text("")
     (tmp_path / "tmp_plugin_hooks" / "hookspecs.py").write_text(textwrap.dedent(HOOKSPECS))
@@ -70,6 +80,7 @@ def fake_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     points = [
         metadata.EntryPoint("tmp-broken", "tmp_plugin_broken", plugins.ENTRY_POINT_GROUP),
         metadata.EntryPoint("tmp-good", "tmp_plugin_good", plugins.ENTRY_POINT_GROUP),
+        metadata.EntryPoint("tmp-faulty", "tmp_plugin_faulty", plugins.ENTRY_POINT_GROUP),
     ]
     real_entry_points = metadata.entry_points
 
@@ -137,3 +148,11 @@ def test_cli_unknown_dataset_is_a_clear_error(capsys: pytest.CaptureFixture[str]
     error = capsys.readouterr().err
     assert "unknown dataset 'imagenet-xl'" in error
     assert "digits" in error
+
+
+def test_faulty_plugin_command_leaves_others_working(
+    fake_plugins: None, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert main(["tmp-hello"]) == 0
+    assert "hello world" in capsys.readouterr().out
+    assert "tmp-faulty" in caplog.text

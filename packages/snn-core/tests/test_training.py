@@ -148,3 +148,67 @@ def test_torchrun_trains_with_ddp_on_cpu(tmp_path: Path) -> None:
     history = results["history"]
     assert len(history) == 3
     assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_existing_run_is_not_overwritten(tmp_path: Path) -> None:
+    assert (
+        main(["-q", "train", "--epochs", "1", "--time-steps", "1", "--out-dir", str(tmp_path)]) == 0
+    )
+    before = (tmp_path / "results.json").read_text()
+    assert (
+        main(["-q", "train", "--epochs", "1", "--time-steps", "1", "--out-dir", str(tmp_path)]) == 1
+    )
+    assert (tmp_path / "results.json").read_text() == before
+
+
+def test_resume_with_other_settings_is_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["-q", "train", "--epochs", "1", "--time-steps", "1", "--out-dir", str(tmp_path)]) == 0
+    )
+    assert (
+        main(
+            [
+                "-q",
+                "train",
+                "--epochs",
+                "2",
+                "--time-steps",
+                "1",
+                "--out-dir",
+                str(tmp_path),
+                "--resume",
+            ]
+        )
+        == 1
+    )
+    assert "epochs 1 -> 2" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "-q",
+                "train",
+                "--epochs",
+                "1",
+                "--time-steps",
+                "1",
+                "--neuron",
+                "if",
+                "--out-dir",
+                str(tmp_path),
+                "--resume",
+            ]
+        )
+        == 1
+    )
+    assert "model" in capsys.readouterr().err
+
+
+def test_invalid_neuron_kwargs_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-q", "train", "--epochs", "1", "--neuron-kwargs", '{"tua": 2.0}']) == 1
+    error = capsys.readouterr().err
+    assert "invalid --neuron-kwargs" in error
+    assert "Traceback" not in error

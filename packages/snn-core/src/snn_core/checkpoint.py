@@ -20,6 +20,13 @@ from torch import Tensor
 __all__ = ["atomic_write_text", "load_checkpoint", "save_checkpoint"]
 
 
+def _readable_by_others(path: str) -> None:
+    # mkstemp creates files with mode 0600; results and checkpoints get the usual umask instead.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     target = Path(path)
@@ -32,6 +39,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        _readable_by_others(temporary)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -43,6 +51,11 @@ def _stem(path: str | os.PathLike[str]) -> Path:
     if path.suffix in (".safetensors", ".json"):
         path = path.with_suffix("")
     return path
+
+
+def _with_extension(stem: Path, extension: str) -> Path:
+    # Not with_suffix: a stem such as "model.v2" must keep its dot.
+    return stem.parent / f"{stem.name}{extension}"
 
 
 def save_checkpoint(
@@ -70,18 +83,19 @@ def save_checkpoint(
         name: tensor.detach().cpu().contiguous().clone() for name, tensor in tensors.items()
     }
 
-    weights = stem.with_suffix(".safetensors")
+    weights = _with_extension(stem, ".safetensors")
     descriptor, temporary = tempfile.mkstemp(
         dir=stem.parent, prefix=f".{weights.name}.", suffix=".tmp"
     )
     os.close(descriptor)
     try:
         save_file(contiguous, temporary)
+        _readable_by_others(temporary)
         os.replace(temporary, weights)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    atomic_write_text(stem.with_suffix(".json"), text + "\n")
+    atomic_write_text(_with_extension(stem, ".json"), text + "\n")
     return stem
 
 
@@ -90,19 +104,35 @@ def load_checkpoint(
 ) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
+    Args:
+        path: The checkpoint path, with or without a ``.safetensors`` or ``.json`` suffix.
+        device: Where the tensors are loaded.
+
     Returns:
         The tensors (on ``device``) and the metadata.
 
     Raises:
         FileNotFoundError: If either file is missing; the message names it.
+        ValueError: If either file is corrupt; the message names it.
     """
     stem = _stem(path)
-    weights, settings = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    weights, settings = _with_extension(stem, ".safetensors"), _with_extension(stem, ".json")
     for required in (weights, settings):
         if not required.is_file():
             raise FileNotFoundError(
                 f"checkpoint file {required} not found; a checkpoint is the pair "
                 f"{weights.name} and {settings.name}"
             )
-    metadata = json.loads(settings.read_text(encoding="utf-8"))
-    return load_file(str(weights), device=str(device)), metadata
+    try:
+        metadata = json.loads(settings.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"checkpoint metadata {settings} is corrupt ({error}); delete the pair or restore it"
+        ) from error
+    try:
+        tensors = load_file(str(weights), device=str(device))
+    except Exception as error:  # safetensors raises its own SafetensorError for corrupt files
+        raise ValueError(
+            f"checkpoint tensors {weights} are unreadable ({error}); delete the pair or restore it"
+        ) from error
+    return tensors, metadata

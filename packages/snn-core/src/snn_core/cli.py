@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,20 +45,45 @@ def add_common_arguments(parser: argparse.ArgumentParser, out_dir: str | None = 
     )
 
 
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _log_format() -> str:
+    prefix = f"[rank {_rank()}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+    return f"%(asctime)s {prefix}%(levelname)s %(name)s: %(message)s"
+
+
+_console_handler: logging.Handler | None = None
+
+
 def _configure_logging(verbosity: int) -> None:
+    """Route log records to stderr at the level ``verbosity`` selects (-1, 0 or 1)."""
+    global _console_handler
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    root = logging.getLogger()
+    if _console_handler is None:
+        _console_handler = logging.StreamHandler(sys.stderr)
+        root.addHandler(_console_handler)
+    _console_handler.setFormatter(logging.Formatter(_log_format()))
+    root.setLevel(level)
 
 
-def _add_file_log(out_dir: Path | None) -> None:
-    if out_dir is None:
-        return
+def _verbosity_from(arguments: Sequence[str]) -> int:
+    # Read before parsing, so that plugin load failures during parser construction are shown.
+    if any(argument in ("-q", "--quiet") for argument in arguments):
+        return -1
+    return 1 if any(argument in ("-v", "--verbose") for argument in arguments) else 0
+
+
+def _add_file_log(out_dir: Path | None) -> logging.Handler | None:
+    if out_dir is None or _rank() != 0:
+        return None
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out_dir / "log.txt", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(_log_format()))
     logging.getLogger().addHandler(handler)
+    return handler
 
 
 # ------------------------------------------------------------------------------------------------
@@ -108,6 +134,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from snn_core.datasets import load_dataset
     from snn_core.training import TrainConfig, Trainer
 
+    resolve_device(args.device)  # fail before loading data
     torch.manual_seed(args.seed)
     dataset_options: dict[str, Any] = {}
     if args.holdout_fraction is not None:
@@ -117,15 +144,26 @@ def _run_train(args: argparse.Namespace) -> int:
     neuron_kwargs = dict(args.neuron_kwargs)
     if args.surrogate:
         neuron_kwargs["surrogate"] = args.surrogate
-    model = MODELS.build(
-        args.model,
-        in_channels=info.in_channels,
-        num_classes=info.num_classes,
-        image_size=info.image_size,
-        time_steps=args.time_steps,
-        neuron=args.neuron,
-        neuron_kwargs=neuron_kwargs,
-    )
+    model_spec = {
+        "name": args.model,
+        "time_steps": args.time_steps,
+        "neuron": args.neuron,
+        "neuron_kwargs": neuron_kwargs,
+    }
+    try:
+        model = MODELS.build(
+            args.model,
+            in_channels=info.in_channels,
+            num_classes=info.num_classes,
+            image_size=info.image_size,
+            time_steps=args.time_steps,
+            neuron=args.neuron,
+            neuron_kwargs=neuron_kwargs,
+        )
+    except TypeError as error:
+        raise ValueError(
+            f"invalid --neuron-kwargs {json.dumps(neuron_kwargs)} for neuron {args.neuron!r}: {error}"
+        ) from error
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -136,16 +174,15 @@ def _run_train(args: argparse.Namespace) -> int:
         device=args.device,
         out_dir=None if args.out_dir is None else str(args.out_dir),
         resume=args.resume,
+        max_grad_norm=args.max_grad_norm,
         progress=not args.quiet,
     )
     logger.info("training %s on %s (%s)", args.model, info.name, info.split_note)
-    results = Trainer(model, splits, config).fit()
-    results["model"] = {
-        "name": args.model,
-        "time_steps": args.time_steps,
-        "neuron": args.neuron,
-        "neuron_kwargs": neuron_kwargs,
-    }
+    trainer = Trainer(model, splits, config, model_spec=model_spec)
+    results = trainer.fit()
+    if not trainer.is_main_process:
+        return 0
+    results["model"] = model_spec
     if args.out_dir is not None:
         write_results(args.out_dir / "results.json", results)
     print(
@@ -157,7 +194,9 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _add_train_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "train", help="train a spiking classifier with surrogate-gradient BPTT"
+        "train",
+        help="train a spiking classifier with surrogate-gradient BPTT",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--model", default="spiking-cnn", help="registered model name (snn list models)"
@@ -172,7 +211,8 @@ def _add_train_command(subparsers: argparse._SubParsersAction) -> None:  # type:
         "--holdout-fraction",
         type=float,
         default=None,
-        help="train on part of the test files and hold out this fraction (IDX datasets)",
+        help="hold out this fraction of each class as the test split (digits, image-folder); for "
+        "mnist and fashion-mnist, split the t10k files into train and test parts",
     )
     parser.add_argument("--neuron", default="lif", help="registered neuron name (snn list neurons)")
     parser.add_argument(
@@ -190,6 +230,9 @@ def _add_train_command(subparsers: argparse._SubParsersAction) -> None:  # type:
     parser.add_argument("--lr", type=float, default=2e-3, help="initial learning rate")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="optimizer")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty")
+    parser.add_argument(
+        "--max-grad-norm", type=float, default=None, help="clip the gradient norm to this value"
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue from the checkpoint in --out-dir"
     )
@@ -237,25 +280,55 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser.set_defaults(handler=_run_list)
 
     _add_train_command(subparsers)
-    get_plugin_manager().hook.snn_add_commands(subparsers=subparsers)
+    _add_plugin_commands(get_plugin_manager(), subparsers)
     return parser
+
+
+def _add_plugin_commands(manager: Any, subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Call each plugin's ``snn_add_commands`` alone, so one broken plugin leaves the others working."""
+    for implementation in manager.hook.snn_add_commands.get_hookimpls():
+        try:
+            implementation.function(subparsers=subparsers)
+        except Exception as error:  # a plugin's bug must not take every other command down
+            logger.warning(
+                "plugin %r could not add its commands: %s: %s",
+                implementation.plugin_name,
+                type(error).__name__,
+                error,
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``snn`` command with ``argv`` (default: the process arguments); return the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging(_verbosity_from(arguments))
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     args.quiet = args.verbosity < 0
     _configure_logging(args.verbosity)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 2
-    _add_file_log(getattr(args, "out_dir", None))
+    file_log: logging.Handler | None = None
     try:
+        file_log = _add_file_log(getattr(args, "out_dir", None))
         return int(handler(args) or 0)
-    except (ValueError, FileNotFoundError, ImportError, FloatingPointError, KeyError) as error:
+    except (
+        ValueError,
+        TypeError,
+        OSError,
+        ImportError,
+        FloatingPointError,
+        KeyError,
+        RuntimeError,
+    ) as error:
+        # One line for the user; `snn -v` logs the traceback as well.
         logger.debug("command failed", exc_info=True)
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"snn {args.command}: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        if file_log is not None:
+            logging.getLogger().removeHandler(file_log)
+            file_log.close()

@@ -7,6 +7,7 @@ through them.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import torch
@@ -150,6 +151,8 @@ class LatencyEncoder(Encoder):
 
     def __init__(self, time_steps: int, threshold: float = 0.01) -> None:
         super().__init__(time_steps)
+        if not math.isfinite(threshold):
+            raise ValueError(f"threshold must be finite, got {threshold!r}")
         self.threshold = float(threshold)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -200,8 +203,10 @@ class SpikeCameraEncoder(_SeededEncoder):
         straight_through: bool = True,
     ) -> None:
         super().__init__(time_steps, seed)
-        if threshold <= 0 or gain <= 0:
-            raise ValueError(f"threshold and gain must be positive, got {threshold!r} and {gain!r}")
+        if not (math.isfinite(threshold) and math.isfinite(gain) and threshold > 0 and gain > 0):
+            raise ValueError(
+                f"threshold and gain must be positive and finite, got {threshold!r} and {gain!r}"
+            )
         if not 0.0 <= noise_rate <= 1.0:
             raise ValueError(f"noise_rate is a probability per step, got {noise_rate!r}")
         self.threshold = float(threshold)

@@ -98,8 +98,9 @@ def split_indices(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split sample indices into train and held-out parts, stratified by class.
 
-    Each class keeps ``round(count * holdout_fraction)`` samples (at least one when the fraction is
-    positive) for the held-out part. The split depends only on ``labels``, the fraction and ``seed``.
+    Each class gives ``round(count * holdout_fraction)`` samples to the held-out part, at least one
+    and at most ``count - 1``, so every class with two or more samples appears in both parts (a class
+    with one sample stays in train). The split depends only on ``labels``, the fraction and ``seed``.
 
     Raises:
         ValueError: If ``holdout_fraction`` is not strictly between 0 and 1.
@@ -113,7 +114,7 @@ def split_indices(
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         generator.shuffle(members)
-        count = max(1, round(len(members) * holdout_fraction))
+        count = min(max(1, round(len(members) * holdout_fraction)), len(members) - 1)
         holdout_parts.append(members[:count])
         train_parts.append(members[count:])
     return np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(holdout_parts))

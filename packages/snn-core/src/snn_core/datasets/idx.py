@@ -8,6 +8,7 @@ are ``0x00000803`` (uint8, three dimensions N x 28 x 28).
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if raw[:2] == _GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise ValueError(
                 f"{path} is not a valid gzip file ({error}); download it again"
             ) from error
@@ -92,6 +93,12 @@ def _read_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | N
             f"{images_path.name} {images.shape} and {labels_path.name} {labels.shape} do not form "
             "an image/label pair of equal length"
         )
+    if images.shape[0] == 0 or images.shape[1:] != (28, 28):
+        raise ValueError(
+            f"{images_path} holds images of shape {images.shape}; expected N x 28 x 28 with N > 0"
+        )
+    if int(labels.max()) > 9:
+        raise ValueError(f"{labels_path} has label {int(labels.max())}; MNIST labels are 0..9")
     return images, labels
 
 

@@ -31,11 +31,16 @@ def _read_classes(
         for path in sorted(class_folder.iterdir()):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            with Image.open(path) as image:
-                converted = image.convert("L" if grey else "RGB").resize(
-                    (image_size, image_size), Image.Resampling.BILINEAR
-                )
-                array = np.asarray(converted, dtype=np.uint8)
+            try:
+                with Image.open(path) as image:
+                    converted = image.convert("L" if grey else "RGB").resize(
+                        (image_size, image_size), Image.Resampling.BILINEAR
+                    )
+                    array = np.asarray(converted, dtype=np.uint8)
+            except OSError as error:  # PIL.UnidentifiedImageError is an OSError too
+                raise ValueError(
+                    f"image {path} is unreadable ({error}); remove or replace it"
+                ) from error
             images.append(array[None] if grey else array.transpose(2, 0, 1))
             labels.append(label)
     if not images:
@@ -77,12 +82,22 @@ def load_image_folder(
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} not found")
     has_splits = (root / "train").is_dir() and (root / "test").is_dir()
+    if (root / "train").is_dir() != (root / "test").is_dir():
+        raise FileNotFoundError(
+            f"{root} has only one of train/ and test/; add the other, or put the class folders "
+            "directly in the root to split them with holdout_fraction"
+        )
     class_root = root / "train" if has_splits else root
     classes = sorted(path.name for path in class_root.iterdir() if path.is_dir())
     if not classes:
         raise FileNotFoundError(f"{class_root} has no class subfolders")
 
     if has_splits:
+        unknown = sorted(
+            {path.name for path in (root / "test").iterdir() if path.is_dir()} - set(classes)
+        )
+        if unknown:
+            raise ValueError(f"{root / 'test'} has classes {unknown} that {root / 'train'} lacks")
         train = ImageDataset(*_read_classes(root / "train", classes, image_size, grey))
         test = ImageDataset(*_read_classes(root / "test", classes, image_size, grey))
         note = "train/ and test/ folders"
@@ -91,7 +106,10 @@ def load_image_folder(
         train_index, test_index = split_indices(labels, holdout_fraction, seed)
         train = ImageDataset(images[train_index], labels[train_index])
         test = ImageDataset(images[test_index], labels[test_index])
-        note = f"stratified split of one folder: holdout_fraction {holdout_fraction}, seed {seed}"
+        note = (
+            f"stratified split of one folder: {len(train_index)} train, {len(test_index)} test "
+            f"(holdout_fraction {holdout_fraction}, seed {seed})"
+        )
     info = DatasetInfo(
         "image-folder",
         len(classes),

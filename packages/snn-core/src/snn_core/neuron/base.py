@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from typing import Any, ClassVar, Literal, get_args
 
 import torch
@@ -28,15 +30,23 @@ _BACKENDS: tuple[str, ...] = get_args(Backend)
 _RESET_MODES: tuple[str, ...] = get_args(ResetMode)
 
 _default_backend: str = os.environ.get("SNN_CORE_BACKEND", "auto")
+if _default_backend not in _BACKENDS:
+    warnings.warn(
+        f"environment variable SNN_CORE_BACKEND={_default_backend!r} is invalid (use one of "
+        f"{', '.join(_BACKENDS)}); using 'auto'",
+        stacklevel=1,
+    )
+    _default_backend = "auto"
 
 # "auto" compiles only sequences at least this large: compiling costs seconds once per neuron
 # configuration and input shape, which pays off on large training inputs, not on small ones.
-COMPILE_MIN_ELEMENTS = int(os.environ.get("SNN_CORE_COMPILE_MIN_ELEMENTS", str(1 << 20)))
-if _default_backend not in _BACKENDS:
+try:
+    COMPILE_MIN_ELEMENTS = int(os.environ.get("SNN_CORE_COMPILE_MIN_ELEMENTS", str(1 << 20)))
+except ValueError as _error:
     raise ValueError(
-        f"environment variable SNN_CORE_BACKEND={_default_backend!r} is invalid; "
-        f"use one of {', '.join(_BACKENDS)}"
-    )
+        "environment variable SNN_CORE_COMPILE_MIN_ELEMENTS must be an integer element count, got "
+        f"{os.environ['SNN_CORE_COMPILE_MIN_ELEMENTS']!r}"
+    ) from _error
 
 
 def set_default_backend(backend: Backend) -> None:
@@ -123,8 +133,10 @@ class BaseNeuron(nn.Module):
             )
         if backend not in _BACKENDS:
             raise ValueError(f"invalid backend {backend!r}; use one of {', '.join(_BACKENDS)}")
-        if not torch.isfinite(torch.tensor(float(v_threshold))):
+        if not math.isfinite(float(v_threshold)):
             raise ValueError(f"v_threshold must be finite, got {v_threshold!r}")
+        if not math.isfinite(float(v_reset)):
+            raise ValueError(f"v_reset must be finite, got {v_reset!r}")
 
         self.reset_mode: ResetMode = reset_mode
         self.v_reset = float(v_reset)
@@ -199,8 +211,18 @@ class BaseNeuron(nn.Module):
             state: Membrane potential from the previous step, or None to start from ``v_init``.
 
         Returns:
-            Spikes ``[B, ...]`` in ``x_t``'s dtype, and the new state.
+            Spikes ``[B, ...]`` in ``x_t``'s dtype, and the new state: the membrane potential
+            ``[B, ...]`` in the dtype from :func:`compute_dtype` (float32 for half-precision input).
+
+        Raises:
+            ValueError: If ``state`` does not have ``x_t``'s shape, or ``v_init`` does not fit it.
+            TypeError: If ``x_t`` is not floating point.
         """
+        if state is not None and state.shape != x_t.shape:
+            raise ValueError(
+                f"state of shape {tuple(state.shape)} does not match the step input of shape "
+                f"{tuple(x_t.shape)}; pass the state that the previous step returned, or None"
+            )
         v = self.initial_state(x_t) if state is None else state
         h = self.charge(x_t.to(v.dtype), v)
         spike = self.fire(h)
@@ -232,7 +254,9 @@ class BaseNeuron(nn.Module):
             Spikes ``[T, B, ...]`` in ``x_seq``'s dtype.
 
         Raises:
-            ValueError: If ``x_seq`` has fewer than two dimensions or no time steps.
+            ValueError: If ``x_seq`` has fewer than two dimensions or no time steps, or ``v_init``
+                does not fit a step of it.
+            TypeError: If ``x_seq`` is not floating point.
         """
         if x_seq.dim() < 2 or x_seq.shape[0] == 0:
             raise ValueError(
@@ -275,6 +299,8 @@ class BaseNeuron(nn.Module):
     @property
     def threshold_value(self) -> float:
         """The current threshold as a Python float."""
+        if isinstance(self.v_threshold, Tensor):
+            return float(self.v_threshold.detach())
         return float(self.v_threshold)
 
     def config(self) -> dict[str, Any]:

@@ -178,9 +178,10 @@ def compiler_available(device: torch.device) -> bool:
 
 @functools.cache
 def _compiled_kernels(spec: FusedSpec) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    # dynamic=None: the first shape compiles a static kernel, a second shape a dynamic one.
-    forward = torch.compile(functools.partial(forward_kernel, spec))
-    backward = torch.compile(functools.partial(backward_kernel, spec))
+    # dynamic=True: one kernel serves every batch and feature size. Each spec and each T still
+    # counts towards dynamo's recompile limit (8 by default); past it the kernels run eagerly.
+    forward = torch.compile(functools.partial(forward_kernel, spec), dynamic=True)
+    backward = torch.compile(functools.partial(backward_kernel, spec), dynamic=True)
     return forward, backward
 
 

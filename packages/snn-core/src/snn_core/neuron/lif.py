@@ -101,7 +101,8 @@ class LIFNeuron(BaseNeuron):
     @property
     def tau(self) -> float:
         """The current time constant in time steps."""
-        return 1.0 / float(self.decay)
+        decay = self.decay
+        return 1.0 / float(decay.detach() if isinstance(decay, torch.Tensor) else decay)
 
     def charge(self, x_t: Tensor, v: Tensor) -> Tensor:
         decay = self.decay

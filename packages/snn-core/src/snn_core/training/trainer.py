@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,18 +32,33 @@ LossFunction = Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor]]
 
 CHECKPOINT_NAME = "checkpoint"
 
+# Settings that must match for a resumed run to continue the same schedule.
+_RESUME_SETTINGS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "scheduler",
+    "seed",
+)
+
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """Return the device for ``name``: "auto" is CUDA when available, else CPU.
 
     Raises:
-        ValueError: If CUDA is requested but not available.
+        ValueError: If ``name`` is not a device, or CUDA is requested but not available.
     """
     if isinstance(name, torch.device):
         return name
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"invalid device {name!r}; use auto, cpu, cuda or cuda:N") from error
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available; use --device cpu")
     return device
@@ -110,6 +126,8 @@ class Trainer:
         config: Training settings.
         loss_fn: ``loss_fn(model, images, labels) -> (loss, logits [B, K])``; cross-entropy on the
             time-averaged logits by default. Regularised training passes its own.
+        model_spec: JSON-able description of the model (name and settings). It is stored in the
+            checkpoint, and resuming with a different one is rejected.
     """
 
     def __init__(
@@ -118,8 +136,10 @@ class Trainer:
         splits: DatasetSplits,
         config: TrainConfig,
         loss_fn: LossFunction | None = None,
+        model_spec: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self.model_spec = model_spec
         self.splits = splits
         self.loss_fn = loss_fn or cross_entropy_on_mean_logits
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -196,20 +216,56 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "history": self.history,
             "dataset": self.splits.info.to_dict(),
+            "model_spec": self.model_spec,
         }
         save_checkpoint(path, tensors, metadata)
         logger.info("saved checkpoint after epoch %d to %s", epoch, path)
+
+    def has_checkpoint(self) -> bool:
+        """Return whether ``out_dir`` holds a checkpoint."""
+        path = self.checkpoint_path()
+        return path is not None and (path.parent / f"{path.name}.json").is_file()
+
+    def _check_resumable(self, path: Path, metadata: dict[str, Any]) -> None:
+        saved = metadata.get("train_config", {})
+        current = self.config.to_dict()
+        differences = [
+            f"{key} {saved.get(key)!r} -> {current[key]!r}"
+            for key in _RESUME_SETTINGS
+            if key in saved and saved[key] != current[key]
+        ]
+        if differences:
+            raise ValueError(
+                f"checkpoint {path} was trained with other settings ({'; '.join(differences)}); resume "
+                "continues the same schedule, so rerun with the checkpoint's settings or use a new --out-dir"
+            )
+        if metadata.get("dataset", {}).get("name") not in (None, self.splits.info.name):
+            raise ValueError(
+                f"checkpoint {path} was trained on {metadata['dataset']['name']!r}, not "
+                f"{self.splits.info.name!r}; use the same --dataset or a new --out-dir"
+            )
+        saved_spec = metadata.get("model_spec")
+        if saved_spec is not None and self.model_spec is not None and saved_spec != self.model_spec:
+            raise ValueError(
+                f"checkpoint {path} holds model {saved_spec}, not {self.model_spec}; use the same model "
+                "settings or a new --out-dir"
+            )
 
     def try_resume(self) -> bool:
         """Load the checkpoint in ``out_dir`` if it exists; return whether training resumes.
 
         Raises:
-            ValueError: If the checkpoint was written for a different model (missing or extra keys).
+            ValueError: If the checkpoint was written with other training settings, another dataset or
+                another model (different spec, or missing or extra weights), or is corrupt.
         """
         path = self.checkpoint_path()
-        if path is None or not path.with_suffix(".json").is_file():
+        if path is None or not self.has_checkpoint():
+            logger.warning(
+                "no checkpoint in %s to resume from; training starts at epoch 1", self.out_dir
+            )
             return False
         tensors, metadata = load_checkpoint(path, device=self.device)
+        self._check_resumable(path, metadata)
         model_state = {
             key[len("model.") :]: value
             for key, value in tensors.items()
@@ -266,7 +322,7 @@ class Trainer:
         """
         model.train()
         loss_sum, correct, count = 0.0, 0, 0
-        show = self.config.progress and self.is_main_process
+        show = self.config.progress and self.is_main_process and sys.stderr.isatty()
         batches = tqdm(
             self._loader(epoch),
             desc=f"epoch {epoch}/{self.config.epochs}",
@@ -300,12 +356,22 @@ class Trainer:
         Returns:
             The results: final test accuracy (fraction), per-step accuracy, history, timings,
             settings and environment. The first process also writes them to ``out_dir/results.json``.
+
+        Raises:
+            FileExistsError: If ``out_dir`` holds a checkpoint and ``config.resume`` is False, so an
+                earlier run is never overwritten.
+            FloatingPointError: If the loss becomes NaN or infinite.
         """
         from snn_core.plugins import get_plugin_manager
 
         torch.manual_seed(self.config.seed)
         if self.config.resume:
             self.try_resume()
+        elif self.has_checkpoint():
+            raise FileExistsError(
+                f"{self.out_dir} already holds a training run; pass --resume to continue it or choose "
+                "another --out-dir"
+            )
         model: nn.Module = self.model
         if self.distributed:
             model = DistributedDataParallel(
