@@ -137,9 +137,57 @@ def demo(session: nox.Session) -> None:
         env=_env(),
     )
     for name in PLUGINS:
-        script = ROOT / "packages" / name / "demo.sh"
-        if script.is_file():
-            session.run("bash", str(script), str(out / name), env=_env(), external=True)
+        for command in DEMO_COMMANDS.get(name, []):
+            session.run(*[part.format(out=out / name) for part in command], env=_env())
+
+
+# Each plugin's main job on embedded defaults; "{out}" is the plugin's folder under runs/demo.
+DEMO_COMMANDS: dict[str, list[list[str]]] = {
+    "spike-3dgs": [
+        [
+            "snn",
+            "spike",
+            "simulate",
+            "--out",
+            "{out}/camera.dat",
+            "--height",
+            "128",
+            "--width",
+            "128",
+        ],
+        ["snn", "spike", "info", "{out}/camera.dat", "--height", "128", "--width", "128"],
+        [
+            "snn",
+            "spike",
+            "reconstruct",
+            "{out}/camera.dat",
+            "--height",
+            "128",
+            "--width",
+            "128",
+            "--method",
+            "tfp",
+            "--max-rate",
+            "0.5",
+            "--out-dir",
+            "{out}/tfp",
+        ],
+        [
+            "snn",
+            "spike",
+            "reconstruct",
+            "{out}/camera.dat",
+            "--height",
+            "128",
+            "--width",
+            "128",
+            "--method",
+            "tfi",
+            "--out-dir",
+            "{out}/tfi",
+        ],
+    ],
+}
 
 
 @nox.session
