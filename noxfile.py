@@ -143,6 +143,7 @@ def demo(session: nox.Session) -> None:
 
 # Each plugin's main job on embedded defaults; "{out}" is the plugin's folder under runs/demo.
 DEMO_COMMANDS: dict[str, list[list[str]]] = {
+    "snn-convert": [["snn", "convert", "--dataset", "digits", "--out-dir", "{out}"]],
     "spike-3dgs": [
         [
             "snn",

@@ -1,0 +1,193 @@
+"""Build LM-HT networks (direct or hybrid) and reparameterise them into single-threshold IF networks."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import torch
+import torch.fx as fx
+from torch import Tensor, nn
+
+from snn_convert.folding import fold_batchnorm
+from snn_convert.layers import IFActivation, NeuronActivation
+from snn_convert.lmht import LMHTNeuron, ReparameterizedLMHTNeuron
+from snn_convert.network import SpikingNetwork
+from snn_convert.prepare import prepare_qcfs_model
+from snn_convert.qcfs import QCFS
+
+__all__ = [
+    "build_lmht_network",
+    "hybrid_from_converted",
+    "hybrid_lmht_network",
+    "lmht_neurons",
+    "reparameterize_lmht",
+    "sum_sub_steps",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _modules_in_graph_order(body: nn.Module, kind: type[nn.Module]) -> list[tuple[str, nn.Module]]:
+    named = dict(body.named_modules())
+    if isinstance(body, fx.GraphModule):
+        order = [n.target for n in body.graph.nodes if n.op == "call_module"]
+        return [(str(t), named[str(t)]) for t in order if isinstance(named[str(t)], kind)]
+    return [(name, m) for name, m in named.items() if isinstance(m, kind)]
+
+
+def _set_module(root: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, child = path.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    setattr(parent, child, module)
+
+
+def lmht_neurons(network: nn.Module) -> list[LMHTNeuron]:
+    """Return the LM-HT neurons of ``network`` in module order."""
+    return [m for m in network.modules() if isinstance(m, LMHTNeuron)]
+
+
+def build_lmht_network(
+    ann: nn.Module, *, level: int = 2, time_steps: int = 2, threshold: float | None = None
+) -> SpikingNetwork:
+    """Build an LM-HT network for direct training from an ANN definition.
+
+    Every ReLU (module or functional) or QCFS activation becomes an LM-HT neuron with threshold
+    ``2 / L`` (or ``threshold``), initial potential 0, leak 1 and uniform mixing; MaxPool becomes
+    AvgPool. Conv, BatchNorm and linear layers act on the time-folded batch.
+
+    Args:
+        ann: The ANN (for example from the model registry). It is not modified.
+        level: ``L``.
+        time_steps: ``T``.
+        threshold: ``theta``; defaults to ``2 / L``.
+
+    Returns:
+        A :class:`SpikingNetwork` returning logits ``[T, B, K]``.
+    """
+    body = prepare_qcfs_model(copy.deepcopy(ann), level=level)
+    for path, _ in _modules_in_graph_order(body, QCFS):
+        neuron = LMHTNeuron(level=level, time_steps=time_steps, v_threshold=threshold)
+        _set_module(body, path, NeuronActivation(neuron))
+    body.recompile()
+    return SpikingNetwork(body, time_steps)
+
+
+def hybrid_lmht_network(
+    qcfs_ann: nn.Module, *, level: int = 2, time_steps: int = 2
+) -> SpikingNetwork:
+    """Start LM-HT fine-tuning from a QCFS-trained ANN (the hybrid route QCFS -> IF -> LM-HT).
+
+    Each QCFS becomes an LM-HT neuron with ``theta`` = its learned clip threshold, initial potential
+    ``theta / 2``, leak 1 and uniform mixing, and the first spiking layer's input is multiplied by
+    ``L``. BatchNorm is folded first. Fine-tune the result with :func:`~snn_convert.train_classifier`.
+
+    Args:
+        qcfs_ann: The trained ANN with QCFS activations. It is not modified.
+        level: ``L``.
+        time_steps: ``T``.
+
+    Returns:
+        A :class:`SpikingNetwork` returning logits ``[T, B, K]``.
+
+    Raises:
+        TypeError: If the ANN has no QCFS activation.
+    """
+    body = fold_batchnorm(qcfs_ann)
+    activations = _modules_in_graph_order(body, QCFS)
+    if not activations:
+        raise TypeError(f"{type(qcfs_ann).__name__} has no QCFS activation to start LM-HT from")
+    for index, (path, qcfs) in enumerate(activations):
+        theta = float(qcfs.threshold.detach())
+        neuron = LMHTNeuron(
+            level=level,
+            time_steps=time_steps,
+            v_threshold=theta,
+            v_init=theta / 2,
+            input_scale=float(level) if index == 0 else 1.0,
+        )
+        _set_module(body, path, NeuronActivation(neuron))
+    body.recompile()
+    return SpikingNetwork(body, time_steps).train()
+
+
+def hybrid_from_converted(
+    converted: SpikingNetwork, *, level: int, time_steps: int
+) -> SpikingNetwork:
+    """Replace the IF layers of a converted network by LM-HT neurons (same rule as the hybrid route)."""
+    body = copy.deepcopy(converted.body)
+    for index, (path, layer) in enumerate(_modules_in_graph_order(body, IFActivation)):
+        theta = float(layer.threshold)
+        neuron = LMHTNeuron(
+            level=level, time_steps=time_steps, v_threshold=theta, v_init=theta / 2,
+            input_scale=float(level) if index == 0 else 1.0,
+        )  # fmt: skip
+        _set_module(body, path, NeuronActivation(neuron))
+    if isinstance(body, fx.GraphModule):
+        body.recompile()
+    return SpikingNetwork(body, time_steps)
+
+
+@torch.no_grad()
+def _divide_biases(body: nn.Module, level: int) -> None:
+    for module in body.modules():
+        if (
+            isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))
+            and module.bias is not None
+        ):
+            module.bias /= level
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            if module.bias is not None:
+                module.bias /= level
+            if module.running_mean is not None:
+                module.running_mean /= level
+
+
+def reparameterize_lmht(network: SpikingNetwork) -> SpikingNetwork:
+    """Turn an LM-HT network (``L`` levels, ``T`` steps) into a single-threshold IF network.
+
+    The IF network runs ``T * L`` sub-steps. Each neuron becomes a
+    :class:`ReparameterizedLMHTNeuron`; BatchNorm is folded, every conv/linear bias (and any kept
+    BatchNorm's shift) is divided by ``L``, and the input is scaled by ``1 / L`` so the first layer's
+    output is divided by ``L`` too. Summing the IF logits over each block of ``L`` sub-steps
+    (:func:`sum_sub_steps`) gives the LM-HT logits of that step, and the spikes of each block sum to
+    the LM-HT multi-level output.
+
+    NOTE: the two differ when a neuron's residual potential is at least ``theta`` and the next
+    step's input is negative: the IF form can fire once at the first sub-step, the LM-HT neuron not.
+
+    Args:
+        network: A trained LM-HT network; every neuron must share one ``L``.
+
+    Returns:
+        A :class:`SpikingNetwork` in evaluation mode returning logits ``[T L, B, K]``.
+
+    Raises:
+        ValueError: If the network has no LM-HT neuron or its neurons use different levels.
+    """
+    levels = {n.level for n in lmht_neurons(network)}
+    if len(levels) != 1:
+        raise ValueError(
+            f"reparameterisation needs LM-HT neurons that share one level, found levels {sorted(levels)}"
+        )
+    level = levels.pop()
+    body = fold_batchnorm(network.body)
+    for path, layer in _modules_in_graph_order(body, NeuronActivation):
+        if isinstance(layer.neuron, LMHTNeuron):
+            _set_module(
+                body, path, NeuronActivation(ReparameterizedLMHTNeuron.from_lmht(layer.neuron))
+            )
+    body.recompile()
+    _divide_biases(body, level)
+    logger.info(
+        "reparameterised LM-HT network: L=%d, %d sub-steps", level, network.time_steps * level
+    )
+    return SpikingNetwork(
+        body, network.time_steps * level, input_scale=network.input_scale / level
+    ).eval()
+
+
+def sum_sub_steps(logits: Tensor, level: int) -> Tensor:
+    """Sum logits ``[T L, B, K]`` over each block of ``L`` sub-steps, giving ``[T, B, K]``."""
+    steps = logits.shape[0] // level
+    return logits.reshape(steps, level, *logits.shape[1:]).sum(1)
