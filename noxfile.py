@@ -33,14 +33,14 @@ def _pip_find_links() -> list[str]:
         ).stdout
     except OSError:
         return []
-    arguments: list[str] = []
+    folders: list[str] = []
     for line in output.splitlines():
         key, _, value = line.partition("=")
         if key.strip().endswith("find-links"):
             for folder in value.strip().strip("'\"").split():
-                if Path(folder).is_dir():
-                    arguments += ["--find-links", folder]
-    return arguments
+                if Path(folder).is_dir() and folder not in folders:
+                    folders.append(folder)
+    return [argument for folder in folders for argument in ("--find-links", folder)]
 
 
 def _install(session: nox.Session, *requirements: str) -> None:
@@ -144,6 +144,20 @@ def demo(session: nox.Session) -> None:
 # Each plugin's main job on embedded defaults; "{out}" is the plugin's folder under runs/demo.
 DEMO_COMMANDS: dict[str, list[list[str]]] = {
     "snn-convert": [["snn", "convert", "--dataset", "digits", "--out-dir", "{out}"]],
+    "snn-robust": [
+        ["snn", "robust", "train", "--lam", "0", "--out-dir", "{out}/vanilla"],
+        ["snn", "robust", "train", "--lam", "0.03", "--out-dir", "{out}/regularized"],
+        [
+            "snn",
+            "robust",
+            "eval",
+            "--checkpoint",
+            "{out}/vanilla/model",
+            "{out}/regularized/model",
+            "--out-dir",
+            "{out}/eval",
+        ],
+    ],
     "spike-3dgs": [
         [
             "snn",

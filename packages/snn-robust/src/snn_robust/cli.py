@@ -1,0 +1,342 @@
+"""The ``snn robust`` subcommands: ``train`` (vanilla, regularized, adversarial) and ``eval``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snn_core.cli import add_common_arguments, resolve_device, write_results
+from snn_core.datasets import load_dataset
+from snn_core.datasets.base import DatasetSplits
+from snn_core.training import TrainConfig
+from snn_core.training.results import environment_record
+from snn_robust.estimators import resolve_estimators
+from snn_robust.evaluation import gradient_norms, make_loader, robustness_table
+from snn_robust.plotting import format_table, plot_accuracy_vs_eps
+from snn_robust.training import ModelSpec, RobustTrainConfig, load_model, save_model, train_robust
+
+__all__ = ["add_robust_commands"]
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model"
+
+
+def _parse_json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {text!r} ({error.msg})") from error
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object such as '{{\"tau\": 2.0}}', got {text!r}"
+        )
+    return value
+
+
+def _add_dataset_arguments(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--dataset",
+        default=default,
+        help="registered dataset name (snn list datasets)"
+        + ("" if default else "; default: the one the checkpoint was trained on"),
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="folder with the dataset's files"
+    )
+    parser.add_argument(
+        "--holdout-fraction",
+        type=float,
+        default=None,
+        help="train on the test files only, holding out this fraction of them for evaluation "
+        "(MNIST-style sets without train files)",
+    )
+
+
+def _load_splits(
+    name: str, data_dir: Path | str | None, holdout_fraction: float | None
+) -> DatasetSplits:
+    options: dict[str, Any] = {}
+    if holdout_fraction is not None:
+        options["holdout_fraction"] = holdout_fraction
+    return load_dataset(name, data_dir=data_dir, **options)
+
+
+# ------------------------------------------------------------------------------------------------
+# snn robust train
+
+
+def _prepare_process(seed: int) -> None:
+    torch.manual_seed(seed)
+    # Spiking gradients leave many subnormal floats, which make CPU arithmetic several times slower.
+    torch.set_flush_denormal(True)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    _prepare_process(args.seed)
+    splits = _load_splits(args.dataset, args.data_dir, args.holdout_fraction)
+    info = splits.info
+    neuron_kwargs = dict(args.neuron_kwargs)
+    if args.surrogate:
+        neuron_kwargs["surrogate"] = args.surrogate
+    spec = ModelSpec(
+        args.model,
+        {
+            "in_channels": info.in_channels,
+            "num_classes": info.num_classes,
+            "image_size": info.image_size,
+            "time_steps": args.time_steps,
+            "neuron": args.neuron,
+            "neuron_kwargs": neuron_kwargs,
+        },
+    )
+    model = spec.build()
+
+    out_dir: Path = args.out_dir
+    train_config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        device=args.device,
+        out_dir=str(out_dir),
+        progress=not args.quiet,
+    )
+    robust_config = RobustTrainConfig(
+        lam=args.lam,
+        h=args.h,
+        adversarial=args.adversarial,
+        adversarial_eps=args.adversarial_eps,
+        adversarial_steps=args.adversarial_steps,
+        adversarial_estimator=args.adversarial_estimator,
+    )
+    logger.info(
+        "training %s (%s) on %s (%s)", args.model, robust_config.method, info.name, info.split_note
+    )
+    results = train_robust(model, splits, train_config, robust_config)
+
+    dataset_record = {
+        "name": args.dataset,
+        "data_dir": None if args.data_dir is None else str(args.data_dir),
+        "holdout_fraction": args.holdout_fraction,
+    }
+    results["model"] = spec.to_dict()
+    results["dataset_options"] = dataset_record
+    checkpoint = save_model(
+        out_dir / MODEL_FILE,
+        model,
+        spec,
+        {
+            "method": robust_config.method,
+            "robust_config": robust_config.to_dict(),
+            "train_config": train_config.to_dict(),
+            "dataset_options": dataset_record,
+            "dataset": info.to_dict(),
+            "test_accuracy": results["test_accuracy"],
+        },
+    )
+    results["checkpoint"] = str(checkpoint)
+    write_results(out_dir / "results.json", results)
+
+    print(
+        f"{robust_config.method}: clean test accuracy {results['test_accuracy']:.4f} after "
+        f"{len(results['history'])} epochs ({results['train_seconds']:.1f} s); model in {checkpoint}"
+    )
+    return 0
+
+
+def _add_train_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "train",
+        help="train a spiking classifier: vanilla, gradient-sparsity regularized, or adversarial",
+    )
+    _add_dataset_arguments(parser, default="digits")
+    parser.add_argument(
+        "--model", default="spiking-cnn", help="registered model name (snn list models)"
+    )
+    parser.add_argument("--neuron", default="if", help="registered neuron name (snn list neurons)")
+    parser.add_argument(
+        "--neuron-kwargs",
+        type=_parse_json_object,
+        default={},
+        help="JSON object of neuron settings",
+    )
+    parser.add_argument(
+        "--surrogate", default="triangle", help="training surrogate (snn list surrogates)"
+    )
+    parser.add_argument("--time-steps", type=int, default=4, help="simulation steps T")
+    parser.add_argument("--epochs", type=int, default=15, help="passes over the training split")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per step")
+    parser.add_argument(
+        "--lr", type=float, default=2e-3, help="initial learning rate (cosine decay)"
+    )
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="optimizer")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty")
+    parser.add_argument(
+        "--lam",
+        type=float,
+        default=0.0,
+        help="weight of the gradient-sparsity penalty mean(d^2); 0 trains vanilla",
+    )
+    parser.add_argument(
+        "--h", type=float, default=0.01, help="finite-difference step of the penalty, pixel units"
+    )
+    parser.add_argument(
+        "--adversarial",
+        choices=("none", "fgsm", "pgd"),
+        default="none",
+        help="replace every training batch by FGSM or PGD examples",
+    )
+    parser.add_argument(
+        "--adversarial-eps", type=float, default=0.1, help="training attack size, pixel units"
+    )
+    parser.add_argument("--adversarial-steps", type=int, default=5, help="training PGD steps")
+    parser.add_argument(
+        "--adversarial-estimator", default="bptt", help="gradient estimator of the training attack"
+    )
+    add_common_arguments(parser, out_dir="runs/snn-robust/train")
+    parser.set_defaults(handler=_run_train)
+
+
+# ------------------------------------------------------------------------------------------------
+# snn robust eval
+
+
+def _label_for(path: Path, metadata: dict[str, Any], used: set[str]) -> str:
+    label = str(metadata.get("method", path.stem))
+    if label in used:
+        label = f"{label} ({path.parent.name}/{path.name})"
+    used.add(label)
+    return label
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    _prepare_process(args.seed)
+    estimators = resolve_estimators(args.estimators)
+    started = time.perf_counter()
+
+    tables: dict[str, Any] = {}
+    models: list[dict[str, Any]] = []
+    used: set[str] = set()
+    splits_cache: dict[tuple[Any, ...], DatasetSplits] = {}
+    for checkpoint in args.checkpoint:
+        model, metadata = load_model(checkpoint, device=device)
+        stored = metadata.get("dataset_options", {})
+        name = args.dataset or stored.get("name")
+        if name is None:
+            raise ValueError(f"checkpoint {checkpoint} records no dataset; pass --dataset")
+        data_dir = args.data_dir if args.data_dir is not None else stored.get("data_dir")
+        holdout = (
+            args.holdout_fraction
+            if args.holdout_fraction is not None
+            else stored.get("holdout_fraction")
+        )
+        key = (name, str(data_dir), holdout)
+        if key not in splits_cache:
+            splits_cache[key] = _load_splits(name, data_dir, holdout)
+        splits = splits_cache[key]
+        loader = make_loader(splits.test, args.batch_size, args.max_samples)
+
+        label = _label_for(Path(checkpoint), metadata, used)
+        logger.info("evaluating %s from %s on %s", label, checkpoint, splits.info.name)
+        rows = robustness_table(
+            model,
+            loader,
+            epsilons=args.epsilons,
+            pgd_steps=args.pgd_steps,
+            pgd_step_size=args.pgd_step_size,
+            estimators=estimators,
+            device=device,
+            seed=args.seed,
+        )
+        norms = gradient_norms(model, loader, estimator=estimators[0], device=device)
+        tables[label] = rows
+        models.append(
+            {
+                "label": label,
+                "checkpoint": str(checkpoint),
+                "method": metadata.get("method"),
+                "robust_config": metadata.get("robust_config"),
+                "dataset": splits.info.to_dict(),
+                "rows": [row.to_dict() for row in rows],
+                "gradient_norms": {"estimator": estimators[0].name, **norms},
+            }
+        )
+
+    table = format_table(tables)
+    print(table)
+    results: dict[str, Any] = {
+        "models": models,
+        "table_markdown": table,
+        "settings": {
+            "epsilons": list(args.epsilons),
+            "pgd_steps": args.pgd_steps,
+            "pgd_step_size": args.pgd_step_size,
+            "estimators": [estimator.to_dict() for estimator in estimators],
+            "max_samples": args.max_samples,
+        },
+        "eval_seconds": time.perf_counter() - started,
+        **environment_record(device, args.seed),
+    }
+    out_dir: Path = args.out_dir
+    write_results(out_dir / "results.json", results)
+    plot = plot_accuracy_vs_eps(tables, out_dir / "accuracy_vs_eps.png")
+    logger.info("wrote %s and %s", out_dir / "results.json", plot)
+    return 0
+
+
+def _add_eval_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "eval",
+        help="measure clean, uniform-noise, FGSM and PGD accuracy of trained models",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        nargs="+",
+        required=True,
+        help="model checkpoints written by `snn robust train` (OUT_DIR/model), compared in one table",
+    )
+    _add_dataset_arguments(parser, default=None)
+    parser.add_argument(
+        "--epsilons",
+        type=float,
+        nargs="+",
+        default=[0.1, 0.3],
+        help="L-infinity sizes, pixel units",
+    )
+    parser.add_argument("--pgd-steps", type=int, default=10, help="PGD steps")
+    parser.add_argument(
+        "--pgd-step-size", type=float, default=None, help="PGD step size; default 2.5 * eps / steps"
+    )
+    parser.add_argument(
+        "--estimators",
+        nargs="+",
+        default=["ensemble"],
+        help="gradient estimators whose worst case counts: 'ensemble' (bptt-triangle, "
+        "bptt-sigmoid, bptt-arctan, bptr), or names such as bptt, bptr, bptt-rectangle",
+    )
+    parser.add_argument(
+        "--max-samples", type=int, default=None, help="evaluate the first N test samples only"
+    )
+    parser.add_argument("--batch-size", type=int, default=256, help="samples per attack batch")
+    add_common_arguments(parser, out_dir="runs/snn-robust/eval")
+    parser.set_defaults(handler=_run_eval)
+
+
+def add_robust_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``snn robust train`` and ``snn robust eval`` to the ``snn`` command's subparsers."""
+    parser = subparsers.add_parser(
+        "robust", help="adversarial attacks and gradient-sparsity regularized training"
+    )
+    commands = parser.add_subparsers(dest="robust_command", metavar="COMMAND", required=True)
+    _add_train_command(commands)
+    _add_eval_command(commands)
