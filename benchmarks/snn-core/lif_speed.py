@@ -37,7 +37,9 @@ def median_ms(run: Callable[[], None], warmup: int, repeats: int) -> float:
     return statistics.median(samples) * 1e3
 
 
-def runners(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> dict[str, Callable[[], None]]:
+def runners(
+    module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> dict[str, Callable[[], None]]:
     upstream = torch.rand_like(x)
 
     def forward() -> None:
@@ -67,7 +69,9 @@ def spikingjelly_candidates() -> dict[str, Callable[[torch.Tensor], torch.Tensor
         return {}
 
     def make() -> torch.nn.Module:
-        node = neuron.LIFNode(tau=2.0, surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode="m")
+        node = neuron.LIFNode(
+            tau=2.0, surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode="m"
+        )
         return node
 
     eager = make()
@@ -92,7 +96,12 @@ def snntorch_candidates() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         return {}
     # snnTorch's Leaky: mem = beta * mem + x; beta = 1 - 1/tau matches the leak, not the input scaling,
     # so its input is scaled by 1/tau to give the same dynamics.
-    leaky = snntorch.Leaky(beta=0.5, threshold=1.0, reset_mechanism="zero", spike_grad=snntorch.surrogate.sigmoid(slope=4))
+    leaky = snntorch.Leaky(
+        beta=0.5,
+        threshold=1.0,
+        reset_mechanism="zero",
+        spike_grad=snntorch.surrogate.sigmoid(slope=4),
+    )
 
     def run(x: torch.Tensor) -> torch.Tensor:
         mem = leaky.init_leaky()
@@ -108,7 +117,9 @@ def snntorch_candidates() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs before timing")
-    parser.add_argument("--repeats", type=int, default=20, help="timed runs; the median is reported")
+    parser.add_argument(
+        "--repeats", type=int, default=20, help="timed runs; the median is reported"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
     args = parser.parse_args()
 
@@ -120,9 +131,14 @@ def main() -> None:
     print(f"| implementation | forward (ms) | forward+backward (ms) |  allocator: {allocator}")
     print("|---|---|---|")
     for name, module in candidates.items():
-        timings = {mode: median_ms(run, args.warmup, args.repeats) for mode, run in runners(module, x).items()}
+        timings = {
+            mode: median_ms(run, args.warmup, args.repeats)
+            for mode, run in runners(module, x).items()
+        }
         rows.append({"implementation": name, **timings})
-        print(f"| {name} | {timings['forward']:.1f} | {timings['forward+backward']:.1f} |", flush=True)
+        print(
+            f"| {name} | {timings['forward']:.1f} | {timings['forward+backward']:.1f} |", flush=True
+        )
     if args.json is not None:
         record = {
             "shape": SHAPE,

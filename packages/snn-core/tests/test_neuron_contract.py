@@ -20,8 +20,8 @@ def build(name: str, **settings: object) -> BaseNeuron:
 
 
 def sequence(neuron: BaseNeuron, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A [T, B, C, N] input; neurons that are built for a fixed T (temporal mixing) get their own."""
-    time_steps = getattr(neuron, "time_steps", None) or 4
+    """A [T, B, C, N] input; a neuron built for a fixed number of steps gets its sequence_length."""
+    time_steps = neuron.sequence_length or 4
     return torch.randn(time_steps, 3, 2, 5, dtype=dtype) * 1.5 + 0.6
 
 

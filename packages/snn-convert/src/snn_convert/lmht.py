@@ -134,6 +134,11 @@ class LMHTNeuron(BaseNeuron):
         return torch.sigmoid(self.leak_logit) + 0.5
 
     @property
+    def sequence_length(self) -> int:
+        """The number of steps every input must have: ``T``."""
+        return self.time_steps
+
+    @property
     def mixing_weights(self) -> Tensor:
         """The mixing matrix ``omega = 2 sigmoid(M) / T`` ``[T, T]``; row ``t`` weights the inputs."""
         return 2.0 * torch.sigmoid(self.mixing_logits) / self.time_steps

@@ -114,6 +114,14 @@ class BaseNeuron(nn.Module):
 
     spike_kind: ClassVar[SpikeKind] = "binary"
 
+    @property
+    def sequence_length(self) -> int | None:
+        """The number of steps every input must have, or None when any length works.
+
+        Neurons that mix time steps (a ``T x T`` matrix) override it.
+        """
+        return None
+
     def __init__(
         self,
         *,
