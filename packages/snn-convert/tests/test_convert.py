@@ -150,3 +150,74 @@ def test_srp_mask_statistics_on_digits(digits_qcfs_ann, digits_splits):
     assert zero_fired > 0
     assert kept == 0  # every neuron with QCFS output 0 that fired is silenced
     assert snn.config.method == "plain"
+
+
+def _srp_step_by_step(snn, images, tau, time_steps):
+    """Simulate SRP one step at a time through all layers and return the last T steps' logits.
+
+    IF from 1/2 for tau steps, then the mask ``v > 1e-3`` and a reset to 1/2, then masked outputs.
+    """
+    layers = snn.if_layers()
+    potentials, masks = {}, {}
+
+    def make_forward(index, layer, step):
+        def forward(x):
+            theta = layer.threshold
+            v = potentials.get(index, torch.full_like(x, 0.5)) + x / theta
+            s = (v >= 1.0).to(x.dtype)
+            v = v - s
+            if step["t"] == tau:
+                masks[index] = (v > 1e-3).to(x.dtype)
+                v = torch.full_like(v, 0.5)
+            potentials[index] = v
+            if step["t"] > tau:
+                s = s * masks[index]
+            return s * theta
+
+        return forward
+
+    step = {"t": 0}
+    for index, layer in enumerate(layers):
+        layer.forward = make_forward(index, layer, step)
+        layer.sequence_length = 1
+    logits = []
+    try:
+        for t in range(1, tau + time_steps + 1):
+            step["t"] = t
+            logits.append(snn.body(images))
+    finally:
+        for layer in layers:
+            del layer.forward
+    return torch.stack(logits[tau:])
+
+
+@torch.no_grad()
+def test_srp_matches_stepwise_reference(digits_qcfs_ann, digits_splits):
+    ann, _ = digits_qcfs_ann
+    images = torch.stack([digits_splits.test[i][0] for i in range(64)])
+    snn = convert_to_snn(ann, ConversionConfig(method="srp", presim_steps=4, time_steps=3))
+    layerwise = snn(images)
+    reference = _srp_step_by_step(snn, images, tau=4, time_steps=3)
+    assert layerwise.shape == reference.shape == (3, 64, 10)
+    assert torch.allclose(layerwise, reference, atol=1e-5)
+
+
+@torch.no_grad()
+def test_srp_without_mask_equals_plain(digits_qcfs_ann, digits_splits, monkeypatch):
+    # The reset to 1/2 after the pre-steps makes the reported steps restart like plain conversion,
+    # so SRP whose mask keeps every neuron must give the plain network's logits.
+    import snn_convert.layers as layers_module
+
+    ann, _ = digits_qcfs_ann
+    images = torch.stack([digits_splits.test[i][0] for i in range(64)])
+    snn = convert_to_snn(ann, ConversionConfig(time_steps=3))
+    plain = snn(images)
+    original = layers_module.srp_mask
+
+    def keep_all(x, threshold=1e-3):
+        spikes, mask = original(x, threshold)
+        return spikes, torch.ones_like(mask)
+
+    monkeypatch.setattr(layers_module, "srp_mask", keep_all)
+    snn.configure("srp", 4)
+    assert torch.allclose(snn(images), plain, atol=1e-5)
