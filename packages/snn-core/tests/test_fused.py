@@ -121,3 +121,11 @@ def test_auto_backend_compiles_only_large_inputs() -> None:
     assert neuron.resolved_backend(small) == "fused"
     large = torch.zeros(2, base.COMPILE_MIN_ELEMENTS // 2)
     assert neuron.resolved_backend(large) in ("compiled", "fused")
+
+
+@pytest.mark.parametrize("backend", ["fused", "compiled"])
+def test_inference_without_grad_matches_reference(backend: str) -> None:
+    x = torch.randn(5, 3, 6, dtype=torch.float64) * 1.5 + 0.5
+    reference, fast = pair("lif", backend, reset_mode="soft")
+    with torch.no_grad():
+        assert torch.equal(fast(x), reference(x))

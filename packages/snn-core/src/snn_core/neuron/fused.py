@@ -81,19 +81,31 @@ def _reset(spec: FusedSpec, h: Tensor, spike: Tensor, threshold: Tensor) -> Tens
 
 
 def forward_kernel(
-    spec: FusedSpec, x_seq: Tensor, v0: Tensor, threshold: Tensor, decay: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Run the dynamics over ``x_seq [T, B, ...]`` from ``v0``; return spikes and ``h``, both ``[T, B, ...]``."""
-    spikes = torch.empty_like(x_seq)
-    h_seq = torch.empty_like(x_seq)
+    spec: FusedSpec,
+    x_seq: Tensor,
+    v0: Tensor,
+    threshold: Tensor,
+    decay: Tensor,
+    keep_potentials: bool = True,
+) -> tuple[Tensor, Tensor | None]:
+    """Run the dynamics over ``x_seq [T, B, ...]`` from ``v0``.
+
+    Returns:
+        Spikes ``[T, B, ...]``, and the pre-reset potentials ``h [T, B, ...]`` that backward needs,
+        or None when ``keep_potentials`` is False (inference).
+    """
+    # Lists and one stack at the end: inductor fuses this into a single pass over the elements,
+    # while writes into preallocated outputs made its kernel about six times slower (torch 2.13).
+    spikes, potentials = [], []
     v = v0.expand_as(x_seq[0])
     for t in range(x_seq.shape[0]):
         h = _charge(spec, x_seq[t], v, decay)
         spike = (h >= threshold).to(h.dtype)
         v = _reset(spec, h, spike, threshold)
-        spikes[t] = spike
-        h_seq[t] = h
-    return spikes, h_seq
+        spikes.append(spike)
+        if keep_potentials:
+            potentials.append(h)
+    return torch.stack(spikes), torch.stack(potentials) if keep_potentials else None
 
 
 def backward_kernel(
@@ -111,7 +123,7 @@ def backward_kernel(
 
     ``x_seq`` is needed only for the decay gradient of a LIF neuron with ``decay_input=True``.
     """
-    grad_x = torch.empty_like(h_seq)
+    grad_x_reversed = []
     grad_v = torch.zeros_like(h_seq[0])
     grad_threshold = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device)
     grad_decay = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device)
@@ -152,12 +164,12 @@ def backward_kernel(
                     assert x_seq is not None
                     dh_ddecay = dh_ddecay + x_seq[t]
                 grad_decay = grad_decay + (grad_h * dh_ddecay).sum()
-            grad_x[t] = grad_h * decay if spec.decay_input else grad_h
+            grad_x_reversed.append(grad_h * decay if spec.decay_input else grad_h)
             grad_v = grad_h * (1.0 - decay)
         else:
-            grad_x[t] = grad_h
+            grad_x_reversed.append(grad_h)
             grad_v = grad_h
-    return grad_x, grad_v, grad_threshold, grad_decay
+    return torch.stack(grad_x_reversed[::-1]), grad_v, grad_threshold, grad_decay
 
 
 def compiler_available(device: torch.device) -> bool:
@@ -207,8 +219,9 @@ class _FusedMultiStep(torch.autograd.Function):
         compiled: bool,
     ) -> Tensor:
         forward_fn, _ = _kernels(spec, compiled)
+        keep_potentials = any(ctx.needs_input_grad[:4])
         try:
-            spikes, h_seq = forward_fn(x_seq, v0, threshold, decay)
+            spikes, h_seq = forward_fn(x_seq, v0, threshold, decay, keep_potentials)
         except Exception as error:  # torch.compile raises many types; fall back once, loudly
             if not compiled:
                 raise
@@ -217,7 +230,7 @@ class _FusedMultiStep(torch.autograd.Function):
             )
             _compile_failures.add(spec)
             forward_fn, _ = _kernels(spec, compiled=False)
-            spikes, h_seq = forward_fn(x_seq, v0, threshold, decay)
+            spikes, h_seq = forward_fn(x_seq, v0, threshold, decay, keep_potentials)
 
         need_decay_grad = bool(ctx.needs_input_grad[3]) and spec.has_leak
         keep_x = need_decay_grad and spec.decay_input
