@@ -42,3 +42,14 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "ckpt.safetensors").write_bytes(b"\x00\x01")
     with pytest.raises(ValueError, match="unreadable"):
         load_checkpoint(tmp_path / "ckpt")
+
+
+def test_results_file_turns_nan_into_null(tmp_path: Path) -> None:
+    import json
+
+    from snn_core.training import write_results
+
+    path = write_results(
+        tmp_path / "results.json", {"loss": float("nan"), "history": [1.0, float("inf")]}
+    )
+    assert json.loads(path.read_text()) == {"loss": None, "history": [1.0, None]}

@@ -177,7 +177,12 @@ class Registry(Generic[T]):
         return self._lookup_entry(name)
 
     def build(self, name: str, /, **kwargs: Any) -> Any:
-        """Call the object registered as ``name`` with ``kwargs`` and return the result."""
+        """Call the object registered as ``name`` with ``kwargs`` and return the result.
+
+        Raises:
+            UnknownNameError: If ``name`` is not registered.
+            TypeError: If the entry is not callable or rejects ``kwargs``.
+        """
         factory = self.get(name)
         if not callable(factory):
             raise TypeError(f"{self.kind} entry {name!r} is not callable, so it cannot be built")

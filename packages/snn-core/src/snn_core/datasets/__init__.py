@@ -42,5 +42,9 @@ def load_dataset(name: str, data_dir: str | Path | None = None, **kwargs: Any) -
 
     Raises:
         UnknownNameError: If ``name`` is not registered; the message lists the known datasets.
+        TypeError: If the reader does not take one of ``kwargs`` (such as ``holdout_fraction`` for
+            CIFAR).
+        ValueError: If a file is corrupt or ``data_dir`` is missing where it is needed.
+        FileNotFoundError: If the folder or a file is missing.
     """
     return DATASETS.build(name, data_dir=data_dir, **kwargs)

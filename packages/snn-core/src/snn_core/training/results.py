@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import platform
 from importlib import metadata
@@ -61,8 +62,23 @@ def _to_json(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+def _finite_or_none(value: Any) -> Any:
+    # JSON has no NaN or infinity; a diverged loss is written as null instead of invalid JSON.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
 def write_results(path: str | Path, results: dict[str, Any]) -> Path:
-    """Write ``results`` as indented JSON to ``path`` atomically; tensors and arrays become lists."""
+    """Write ``results`` as indented JSON to ``path`` atomically.
+
+    Tensors and arrays become lists; NaN and infinite floats become null, so the file stays valid JSON.
+    """
     path = Path(path)
-    atomic_write_text(path, json.dumps(results, indent=2, default=_to_json) + "\n")
+    text = json.dumps(_finite_or_none(results), indent=2, default=_to_json, allow_nan=False)
+    atomic_write_text(path, text + "\n")
     return path
