@@ -102,7 +102,7 @@ class Sigmoid(Surrogate):
 
     def derivative(self, u: Tensor) -> Tensor:
         sig = torch.sigmoid(self.alpha * u)
-        return self.alpha * sig * (1.0 - sig)
+        return torch.addcmul(sig, sig, sig, value=-1.0).mul_(self.alpha)  # alpha (sig - sig^2)
 
     def config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
@@ -123,7 +123,7 @@ class ArcTan(Surrogate):
 
     def derivative(self, u: Tensor) -> Tensor:
         scaled = (math.pi / 2.0 * self.alpha) * u
-        return (self.alpha / 2.0) / (1.0 + scaled * scaled)
+        return scaled.mul_(scaled).add_(1.0).reciprocal_().mul_(self.alpha / 2.0)
 
     def config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}

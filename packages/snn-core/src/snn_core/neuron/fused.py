@@ -21,7 +21,8 @@ Backward walks the steps in reverse with ``gv = dL/dv[t]`` (zero after the last 
     gh    = gs * sg'(h[t] - theta) + gv * dv/dh|s     (dv/dh|s = 1 - s for hard reset, else 1)
     dL/dx[t] = gh * dh/dx,   gv <- gh * dh/dv         (dh/dx = k or 1, dh/dv = 1 - k or 1)
 
-The same two functions run eagerly ("fused" backend) or through ``torch.compile`` ("compiled").
+The two functions below run through ``torch.compile`` ("compiled" backend). The "fused" backend runs
+their eager twins in :mod:`snn_core.neuron.fused_eager`, written for fewer passes over memory.
 """
 
 from __future__ import annotations
@@ -204,7 +205,9 @@ _compile_failures: set[FusedSpec] = set()
 def _kernels(spec: FusedSpec, compiled: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
     if compiled and spec not in _compile_failures:
         return _compiled_kernels(spec)
-    return functools.partial(forward_kernel, spec), functools.partial(backward_kernel, spec)
+    from snn_core.neuron.fused_eager import eager_backward, eager_forward
+
+    return functools.partial(eager_forward, spec), functools.partial(eager_backward, spec)
 
 
 class _FusedMultiStep(torch.autograd.Function):
