@@ -17,7 +17,16 @@ from snn_core.registry import ALL_REGISTRIES, MODELS
 from snn_core.training.results import write_results
 from snn_core.training.trainer import resolve_device
 
-__all__ = ["add_common_arguments", "build_parser", "main", "resolve_device", "write_results"]
+__all__ = [
+    "add_common_arguments",
+    "add_model_arguments",
+    "add_optimizer_arguments",
+    "build_parser",
+    "main",
+    "parse_json_object",
+    "resolve_device",
+    "write_results",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +127,8 @@ def _run_list(args: argparse.Namespace) -> int:
 # snn train
 
 
-def _parse_json_object(text: str) -> dict[str, Any]:
+def parse_json_object(text: str) -> dict[str, Any]:
+    """Parse a command-line JSON object such as ``'{"tau": 2.0}'`` (an argparse ``type``)."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
@@ -192,14 +202,50 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_model_arguments(
+    parser: argparse.ArgumentParser, neuron: str = "lif", surrogate: str | None = None
+) -> None:
+    """Add ``--model``, ``--neuron``, ``--neuron-kwargs``, ``--surrogate`` and ``--time-steps``.
+
+    Args:
+        parser: The subcommand's parser.
+        neuron: Default registered neuron name.
+        surrogate: Default registered surrogate name; None keeps each neuron's own default.
+    """
+    parser.add_argument(
+        "--model", default="spiking-cnn", help="registered model name (snn list models)"
+    )
+    parser.add_argument(
+        "--neuron", default=neuron, help="registered neuron name (snn list neurons)"
+    )
+    parser.add_argument(
+        "--neuron-kwargs",
+        type=parse_json_object,
+        default={},
+        help="neuron settings as a JSON object, e.g. '{\"tau\": 2.0}'",
+    )
+    parser.add_argument(
+        "--surrogate", default=surrogate, help="registered surrogate name (snn list surrogates)"
+    )
+    parser.add_argument("--time-steps", type=int, default=4, help="simulation steps T")
+
+
+def add_optimizer_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--epochs``, ``--batch-size``, ``--lr``, ``--optimizer`` and ``--weight-decay``."""
+    parser.add_argument("--epochs", type=int, default=15, help="passes over the training split")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per step and process")
+    parser.add_argument(
+        "--lr", type=float, default=2e-3, help="initial learning rate (cosine decay)"
+    )
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="optimizer")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty")
+
+
 def _add_train_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
         "train",
         help="train a spiking classifier with surrogate-gradient BPTT",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--model", default="spiking-cnn", help="registered model name (snn list models)"
     )
     parser.add_argument(
         "--dataset", default="digits", help="registered dataset name (snn list datasets)"
@@ -214,22 +260,8 @@ def _add_train_command(subparsers: argparse._SubParsersAction) -> None:  # type:
         help="hold out this fraction of each class as the test split (digits, image-folder); for "
         "mnist and fashion-mnist, split the t10k files into train and test parts",
     )
-    parser.add_argument("--neuron", default="lif", help="registered neuron name (snn list neurons)")
-    parser.add_argument(
-        "--neuron-kwargs",
-        type=_parse_json_object,
-        default={},
-        help="neuron settings as a JSON object, e.g. '{\"tau\": 2.0}'",
-    )
-    parser.add_argument(
-        "--surrogate", default=None, help="registered surrogate name (snn list surrogates)"
-    )
-    parser.add_argument("--time-steps", type=int, default=4, help="simulation steps T")
-    parser.add_argument("--epochs", type=int, default=15, help="passes over the training split")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples per step and process")
-    parser.add_argument("--lr", type=float, default=2e-3, help="initial learning rate")
-    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="optimizer")
-    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty")
+    add_model_arguments(parser)
+    add_optimizer_arguments(parser)
     parser.add_argument(
         "--max-grad-norm", type=float, default=None, help="clip the gradient norm to this value"
     )

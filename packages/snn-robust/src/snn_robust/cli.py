@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -11,7 +10,13 @@ from typing import Any
 
 import torch
 
-from snn_core.cli import add_common_arguments, resolve_device, write_results
+from snn_core.cli import (
+    add_common_arguments,
+    add_model_arguments,
+    add_optimizer_arguments,
+    resolve_device,
+    write_results,
+)
 from snn_core.datasets import load_dataset
 from snn_core.datasets.base import DatasetSplits
 from snn_core.training import TrainConfig
@@ -26,18 +31,6 @@ __all__ = ["add_robust_commands"]
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model"
-
-
-def _parse_json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {text!r} ({error.msg})") from error
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(
-            f"expected a JSON object such as '{{\"tau\": 2.0}}', got {text!r}"
-        )
-    return value
 
 
 def _add_dataset_arguments(parser: argparse.ArgumentParser, default: str | None) -> None:
@@ -159,27 +152,8 @@ def _add_train_command(subparsers: argparse._SubParsersAction) -> None:  # type:
         help="train a spiking classifier: vanilla, gradient-sparsity regularized, or adversarial",
     )
     _add_dataset_arguments(parser, default="digits")
-    parser.add_argument(
-        "--model", default="spiking-cnn", help="registered model name (snn list models)"
-    )
-    parser.add_argument("--neuron", default="if", help="registered neuron name (snn list neurons)")
-    parser.add_argument(
-        "--neuron-kwargs",
-        type=_parse_json_object,
-        default={},
-        help="JSON object of neuron settings",
-    )
-    parser.add_argument(
-        "--surrogate", default="triangle", help="training surrogate (snn list surrogates)"
-    )
-    parser.add_argument("--time-steps", type=int, default=4, help="simulation steps T")
-    parser.add_argument("--epochs", type=int, default=15, help="passes over the training split")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples per step")
-    parser.add_argument(
-        "--lr", type=float, default=2e-3, help="initial learning rate (cosine decay)"
-    )
-    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="optimizer")
-    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty")
+    add_model_arguments(parser, neuron="if", surrogate="triangle")
+    add_optimizer_arguments(parser)
     parser.add_argument(
         "--lam",
         type=float,
