@@ -98,3 +98,19 @@ def test_eval_reports_missing_checkpoint(tmp_path, capsys):
     )
     assert status == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_eval_rejects_data_of_another_shape(shared_data, tmp_path, capsys):
+    out = tmp_path / "digits"
+    assert main(["-q", "robust", "train", "--epochs", "1", "--out-dir", str(out)]) == 0
+    capsys.readouterr()
+    status = main(
+        [
+            "-q", "robust", "eval", "--checkpoint", str(out / "model"), "--dataset", "mnist",
+            "--data-dir", str(shared_data / "mnist"), "--holdout-fraction", "0.2",
+        ]
+    )  # fmt: skip
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "'image_size': 8" in error
+    assert "'image_size': 28" in error

@@ -24,6 +24,7 @@ __all__ = [
     "build_parser",
     "main",
     "parse_json_object",
+    "positive_int",
     "resolve_device",
     "write_results",
 ]
@@ -125,6 +126,17 @@ def _run_list(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------
 # snn train
+
+
+def positive_int(text: str) -> int:
+    """Parse a command-line integer that must be at least 1 (an argparse ``type``)."""
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from error
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def parse_json_object(text: str) -> dict[str, Any]:

@@ -192,6 +192,20 @@ def _label_for(path: Path, metadata: dict[str, Any], used: set[str]) -> str:
     return label
 
 
+def _check_dataset_fits(
+    checkpoint: str | Path, trained_on: dict[str, Any], splits: DatasetSplits
+) -> None:
+    """Raise ValueError if the model was trained on images of another shape or class count."""
+    keys = ("in_channels", "image_size", "num_classes")
+    expected = {key: trained_on[key] for key in keys if key in trained_on}
+    actual = {key: getattr(splits.info, key) for key in expected}
+    if expected != actual:
+        raise ValueError(
+            f"checkpoint {checkpoint} was trained on {trained_on.get('name')!r} with {expected}, but "
+            f"{splits.info.name!r} has {actual}; evaluate it on data of the same shape"
+        )
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     _prepare_process(args.seed)
@@ -218,6 +232,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         if key not in splits_cache:
             splits_cache[key] = _load_splits(name, data_dir, holdout)
         splits = splits_cache[key]
+        _check_dataset_fits(checkpoint, metadata.get("dataset", {}), splits)
         loader = make_loader(splits.test, args.batch_size, args.max_samples)
 
         label = _label_for(Path(checkpoint), metadata, used)

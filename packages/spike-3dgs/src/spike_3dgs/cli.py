@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from snn_core.cli import add_common_arguments, resolve_device
+from snn_core.cli import add_common_arguments, positive_int, resolve_device
 from snn_core.training.results import environment_record, write_results
 from spike_3dgs.io import read_spike_info, read_spikes, write_spikes
 from spike_3dgs.recon_net import ReconNetConfig
@@ -60,11 +60,18 @@ def _finish(args: argparse.Namespace, out_dir: Path, results: dict[str, Any]) ->
 
 def _add_file_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="spike file: .dat (raw camera), .npy or .npz")
-    parser.add_argument("--height", type=int, default=None, help="frame height H in pixels (.dat)")
-    parser.add_argument("--width", type=int, default=None, help="frame width W in pixels (.dat)")
+    parser.add_argument(
+        "--height", type=positive_int, default=None, help="frame height H in pixels (.dat)"
+    )
+    parser.add_argument(
+        "--width", type=positive_int, default=None, help="frame width W in pixels (.dat)"
+    )
     parser.add_argument("--start", type=int, default=0, help="first frame to read")
     parser.add_argument(
-        "--length", type=int, default=None, help="number of frames to read (default: to the end)"
+        "--length",
+        type=positive_int,
+        default=None,
+        help="number of frames to read (default: to the end)",
     )
 
 
@@ -261,15 +268,21 @@ def add_spike_command(subparsers: argparse._SubParsersAction) -> None:  # type: 
         help="tfp: window mean; tfi: inter-spike interval; net: train Recon-Net on the stream",
     )
     recon.add_argument("--center", type=int, default=None, help="frame (in the window) to show")
-    recon.add_argument("--window", type=int, default=41, help="TFP window length in frames")
+    recon.add_argument(
+        "--window", type=positive_int, default=41, help="TFP window length in frames"
+    )
     recon.add_argument(
         "--max-rate",
         type=float,
         default=None,
         help="firing rate of a white pixel in spikes/step (default: scale the 99th percentile to white)",
     )
-    recon.add_argument("--steps", type=int, default=200, help="Recon-Net training steps (net)")
-    recon.add_argument("--crop-size", type=int, default=48, help="Recon-Net training crop (net)")
+    recon.add_argument(
+        "--steps", type=positive_int, default=200, help="Recon-Net training steps (net)"
+    )
+    recon.add_argument(
+        "--crop-size", type=positive_int, default=48, help="Recon-Net training crop (net)"
+    )
     add_common_arguments(recon)
     recon.set_defaults(handler=_run_reconstruct)
 
@@ -280,9 +293,11 @@ def add_spike_command(subparsers: argparse._SubParsersAction) -> None:  # type: 
         "--out", type=Path, required=True, help="spike file to write (.dat/.npy/.npz)"
     )
     simulate.add_argument("--image", choices=SAMPLE_IMAGES, default="camera", help="sample photo")
-    simulate.add_argument("--steps", type=int, default=200, help="number of spike frames T")
-    simulate.add_argument("--height", type=int, default=128, help="frame height in pixels")
-    simulate.add_argument("--width", type=int, default=128, help="frame width in pixels")
+    simulate.add_argument(
+        "--steps", type=positive_int, default=200, help="number of spike frames T"
+    )
+    simulate.add_argument("--height", type=positive_int, default=128, help="frame height in pixels")
+    simulate.add_argument("--width", type=positive_int, default=128, help="frame width in pixels")
     simulate.add_argument("--shift", type=int, default=0, help="horizontal pan over the stream, px")
     simulate.add_argument(
         "--threshold", type=float, default=2.0, help="integrate-and-fire threshold"
