@@ -251,3 +251,11 @@ def test_simulated_stream_matches_ground_truth(shared_data: Path) -> None:
     flipped = read_spikes(shared_data / REDS_SPIKES, 250, 400, flip_rows=False)
     upside_down = tfp(flipped, center=150, window=41).numpy()
     assert abs(np.corrcoef(upside_down.ravel(), gt.ravel())[0, 1]) < 0.3
+
+
+def test_write_creates_missing_folders(tmp_path):
+    spikes = np.zeros((2, 2, 4), dtype=np.uint8)
+    spikes[1, 0, 0] = 1
+    target = tmp_path / "new" / "folder" / "stream.dat"
+    write_spikes(target, spikes)
+    assert np.array_equal(read_spikes(target, height=2, width=4), spikes)

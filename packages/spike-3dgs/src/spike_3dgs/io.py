@@ -342,7 +342,7 @@ def write_spikes(
     """Write a spike stream; the extension of ``path`` picks the format.
 
     The file is written to a temporary name in the same folder and renamed, so an interrupted write
-    never leaves a partial file under ``path``.
+    never leaves a partial file under ``path``. Missing parent folders are created.
 
     Args:
         path: Target `.dat`, `.npy` or `.npz` file.
@@ -362,6 +362,7 @@ def write_spikes(
     fmt = _detect_format(path)
     array = _as_spike_array(spikes)
     num_frames, height, width = array.shape
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
     try:
         if fmt == "dat":
