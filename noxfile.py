@@ -11,6 +11,7 @@ another), so no session pulls a CUDA build of several GB. Environments are reuse
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -122,6 +123,7 @@ def demo(session: nox.Session) -> None:
     editable = [argument for name in ["snn-core", *PLUGINS] for argument in ("-e", _package(name))]
     _install(session, *editable, "scikit-learn>=1.3", "scikit-image>=0.22", "matplotlib>=3.7")
     out = ROOT / "runs" / "demo"
+    shutil.rmtree(out, ignore_errors=True)  # training refuses to overwrite a run, so start afresh
     session.run("snn", "plugins", env=_env())
     session.run(
         "snn",
