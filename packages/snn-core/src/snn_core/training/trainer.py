@@ -222,7 +222,7 @@ class Trainer:
         logger.info("saved checkpoint after epoch %d to %s", epoch, path)
 
     def has_checkpoint(self) -> bool:
-        """Return whether ``out_dir`` holds a checkpoint."""
+        """Return whether ``out_dir`` contains a checkpoint."""
         path = self.checkpoint_path()
         return path is not None and (path.parent / f"{path.name}.json").is_file()
 
@@ -247,7 +247,7 @@ class Trainer:
         saved_spec = metadata.get("model_spec")
         if saved_spec is not None and self.model_spec is not None and saved_spec != self.model_spec:
             raise ValueError(
-                f"checkpoint {path} holds model {saved_spec}, not {self.model_spec}; use the same model "
+                f"checkpoint {path} was saved from model {saved_spec}, not {self.model_spec}; use the same model "
                 "settings or a new --out-dir"
             )
 
@@ -358,7 +358,7 @@ class Trainer:
             settings and environment. The first process also writes them to ``out_dir/results.json``.
 
         Raises:
-            FileExistsError: If ``out_dir`` holds a checkpoint and ``config.resume`` is False, so an
+            FileExistsError: If ``out_dir`` contains a checkpoint and ``config.resume`` is False, so an
                 earlier run is never overwritten.
             FloatingPointError: If the loss becomes NaN or infinite.
         """
@@ -369,7 +369,7 @@ class Trainer:
             self.try_resume()
         elif self.has_checkpoint():
             raise FileExistsError(
-                f"{self.out_dir} already holds a training run; pass --resume to continue it or choose "
+                f"{self.out_dir} already contains a training run; pass --resume to continue it or choose "
                 "another --out-dir"
             )
         model: nn.Module = self.model
