@@ -81,6 +81,30 @@ def _reset(spec: FusedSpec, h: Tensor, spike: Tensor, threshold: Tensor) -> Tens
     return h
 
 
+def charge_decay_derivative(
+    spec: FusedSpec,
+    t: int,
+    h_seq: Tensor,
+    x_seq: Tensor | None,
+    v0: Tensor,
+    threshold: Tensor,
+) -> Tensor:
+    """Return ``dh[t]/dk`` of a LIF charge, recomputing ``v[t-1]`` from the saved ``h[t-1]``.
+
+    ``x_seq`` is needed when ``decay_input`` is set, because the input is scaled by ``k`` too.
+    """
+    if t == 0:
+        v_prev = v0.expand_as(h_seq[0])
+    else:
+        h_prev = h_seq[t - 1]
+        v_prev = _reset(spec, h_prev, (h_prev >= threshold).to(h_prev.dtype), threshold)
+    derivative = spec.v_reset - v_prev
+    if spec.decay_input:
+        assert x_seq is not None
+        derivative = derivative + x_seq[t]
+    return derivative
+
+
 def forward_kernel(
     spec: FusedSpec,
     x_seq: Tensor,
@@ -155,15 +179,7 @@ def backward_kernel(
 
         if spec.has_leak:
             if need_decay_grad:
-                if t == 0:
-                    v_prev = v0.expand_as(h)
-                else:
-                    h_prev = h_seq[t - 1]
-                    v_prev = _reset(spec, h_prev, (h_prev >= threshold).to(h.dtype), threshold)
-                dh_ddecay = -(v_prev - spec.v_reset)
-                if spec.decay_input:
-                    assert x_seq is not None
-                    dh_ddecay = dh_ddecay + x_seq[t]
+                dh_ddecay = charge_decay_derivative(spec, t, h_seq, x_seq, v0, threshold)
                 grad_decay = grad_decay + (grad_h * dh_ddecay).sum()
             grad_x_reversed.append(grad_h * decay if spec.decay_input else grad_h)
             grad_v = grad_h * (1.0 - decay)

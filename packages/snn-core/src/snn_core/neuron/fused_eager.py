@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from snn_core.neuron.fused import FusedSpec
+from snn_core.neuron.fused import FusedSpec, charge_decay_derivative
 
 __all__ = ["eager_backward", "eager_forward"]
 
@@ -112,16 +112,7 @@ def eager_backward(
             grad_h.add_(grad_v)
 
         if spec.has_leak and need_decay_grad:
-            if t == 0:
-                v_prev = v0.expand_as(h)
-            else:
-                h_prev = h_seq[t - 1]
-                fired_prev = h_prev >= threshold
-                v_prev = _reset(spec, h_prev, fired_prev, fired_prev.to(h.dtype), threshold)
-            dh_ddecay = spec.v_reset - v_prev
-            if spec.decay_input:
-                assert x_seq is not None
-                dh_ddecay = dh_ddecay + x_seq[t]
+            dh_ddecay = charge_decay_derivative(spec, t, h_seq, x_seq, v0, threshold)
             grad_decay = grad_decay + (grad_h * dh_ddecay).sum()
 
         if not spec.has_leak:
