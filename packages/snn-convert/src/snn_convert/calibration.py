@@ -54,7 +54,7 @@ def offset_spikes(x: Tensor, v0: Tensor | float = 0.5) -> Tensor:
 
     From "Bridging the Gap between ANNs and SNNs by Calibrating Offset Spikes" (Hao et al., ICLR
     2023): the offset spike is the actual spike count minus the count a QCFS activation with level
-    ``L = S`` asks for on the same mean input.
+    ``L = S`` gives for the same mean input.
 
     Args:
         x: Normalised input ``[S, B, ...]``.

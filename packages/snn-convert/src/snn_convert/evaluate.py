@@ -138,7 +138,8 @@ def offset_spike_histograms(
         raise TypeError(f"offset_spike_histograms needs a ConvertedSNN, got {type(model).__name__}")
     window = presim_steps if window is None else window
     saved = model.config
-    named = {name: m for name, m in model.body.named_modules() if m in set(model.if_layers())}
+    layers = set(model.if_layers())
+    named = {name: m for name, m in model.body.named_modules() if m in layers}
     model = model.to(device).eval()
     model.configure("cos", presim_steps)
     for layer in named.values():

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 def snn_convert_layer(module: nn.Module, name: str, config: ConversionConfig) -> nn.Module | None:
     """Map one layer of a QCFS-trained ANN to its spiking form.
 
-    ``firstresult``: the converter calls this for every submodule, outer modules first; the first
-    implementation that returns a module wins, and that module replaces the layer (its children are
-    then not visited). Plugins registered later are called first, and snn-convert's own
+    ``firstresult``: the converter calls this for every submodule, outer modules first. The first
+    implementation that returns a module wins, and that module replaces the layer, so its children
+    are not visited. Plugins registered later are called first, and snn-convert's own
     implementation (QCFS to a soft-reset IF neuron) runs last, so a third party can override it.
     Returning None leaves the layer to the next implementation, or unchanged if none converts it.
 

@@ -95,7 +95,7 @@ def _read_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | N
         )
     if images.shape[0] == 0 or images.shape[1:] != (28, 28):
         raise ValueError(
-            f"{images_path} holds images of shape {images.shape}; expected N x 28 x 28 with N > 0"
+            f"{images_path} contains images of shape {images.shape}; expected N x 28 x 28 with N > 0"
         )
     if int(labels.max()) > 9:
         raise ValueError(f"{labels_path} has label {int(labels.max())}; MNIST labels are 0..9")
