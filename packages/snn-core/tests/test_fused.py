@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from snn_core.neuron import BaseNeuron
+from snn_core.neuron import BaseNeuron, fused_eager
 from snn_core.registry import NEURONS, SURROGATES
 
 RESET_MODES = ["hard", "soft", "none"]
@@ -78,6 +78,25 @@ def test_fused_learnable_parameters_match(reset_mode: str, decay_input: bool) ->
         learnable_decay=True,
         learnable_threshold=True,
         surrogate="sigmoid",
+    )
+
+
+@pytest.mark.parametrize("reset_mode", RESET_MODES)
+def test_fused_blocks_of_neurons_match_reference(
+    reset_mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blocks of 5 over 12 neurons per step: two full blocks and a partial one, each with its own
+    # slice of a per-neuron initial potential, and threshold and decay gradients summed over blocks.
+    monkeypatch.setattr(fused_eager, "CPU_BLOCK_ELEMENTS", 5)
+    x = torch.randn(6, 3, 4, dtype=torch.float64) * 1.5 + 0.5
+    assert_same(
+        "lif",
+        "fused",
+        x,
+        reset_mode=reset_mode,
+        learnable_decay=True,
+        learnable_threshold=True,
+        v_init=torch.tensor([0.0, 0.2, 0.4, 0.8]),
     )
 
 

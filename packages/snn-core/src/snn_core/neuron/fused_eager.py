@@ -1,10 +1,20 @@
 """Eager versions of the fused IF/LIF kernels, written for few passes over memory.
 
 Without a compiler every elementwise operation is one pass over a ``[B, ...]`` step, so these
-kernels use combined operations (``lerp``, ``addcmul``, ``masked_fill``), write into preallocated
-outputs and update temporaries in place. They compute exactly the dynamics and gradients written in
-:mod:`snn_core.neuron.fused`, whose functional kernels serve ``torch.compile``; the test suite holds
-both against the reference loop.
+kernels use combined operations (``lerp``, ``addcmul``), write into preallocated outputs and update
+temporaries in place. They keep spikes and masks in the compute dtype: on the CPU a comparison
+written into a float tensor, and ``lerp`` or ``addcmul`` with a 0/1 factor, each take a fraction
+of the time of their boolean counterparts (``masked_fill`` and a bool-to-float copy are 10 to 20
+times slower per element in torch 2.13). ``lerp(a, b, w)`` with ``w`` in {0, 1} returns ``a`` or
+``b`` exactly, so the hard reset stays exact.
+
+On the CPU the neurons are processed in blocks of :data:`CPU_BLOCK_ELEMENTS` per time step: the
+dynamics are elementwise, so each block runs through all time steps alone, and its temporaries stay
+in the processor's cache instead of streaming a whole ``[B, ...]`` step through memory for every
+operation. On the LIF benchmark this cut the backward pass by about a third.
+
+They compute exactly the dynamics and gradients written in :mod:`snn_core.neuron.fused`, whose
+functional kernels serve ``torch.compile``; the test suite holds both against the reference loop.
 """
 
 from __future__ import annotations
@@ -14,7 +24,12 @@ from torch import Tensor
 
 from snn_core.neuron.fused import FusedSpec, charge_decay_derivative
 
-__all__ = ["eager_backward", "eager_forward"]
+__all__ = ["CPU_BLOCK_ELEMENTS", "eager_backward", "eager_forward"]
+
+# Elements per time step in one CPU block: 1 MiB of float32, so the few live temporaries of a block
+# fit in a 2 MiB level-2 cache. Larger blocks measured no faster; blocks under 2**16 elements lose
+# to the per-operation overhead.
+CPU_BLOCK_ELEMENTS = 1 << 18
 
 
 def _charge_into(spec: FusedSpec, out: Tensor, x: Tensor, v: Tensor, decay: Tensor) -> None:
@@ -30,12 +45,16 @@ def _charge_into(spec: FusedSpec, out: Tensor, x: Tensor, v: Tensor, decay: Tens
         out.add_(x)
 
 
-def _reset(spec: FusedSpec, h: Tensor, fired: Tensor, spike: Tensor, threshold: Tensor) -> Tensor:
-    if spec.reset_mode == "hard":
-        return h.masked_fill(fired, spec.v_reset)
-    if spec.reset_mode == "soft":
-        return torch.addcmul(h, spike, threshold, value=-1.0)
-    return h
+def _blocks(x_seq: Tensor) -> list[slice]:
+    """Split the flattened neuron dimension into blocks (one block off the CPU)."""
+    count = x_seq[0].numel()
+    size = CPU_BLOCK_ELEMENTS if x_seq.device.type == "cpu" else max(count, 1)
+    return [slice(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def _flat_initial_state(v0: Tensor, step_shape: torch.Size) -> Tensor:
+    """Return ``v0`` broadcast to one step and flattened: a stride-0 view for a scalar."""
+    return v0.expand(step_shape).reshape(-1)
 
 
 def eager_forward(
@@ -47,21 +66,30 @@ def eager_forward(
     keep_potentials: bool = True,
 ) -> tuple[Tensor, Tensor | None]:
     """Run the dynamics over ``x_seq [T, B, ...]``; the contract of :func:`fused.forward_kernel`."""
-    spikes = torch.empty_like(x_seq)
-    potentials = torch.empty_like(x_seq) if keep_potentials else None
-    scratch = None if keep_potentials else torch.empty_like(x_seq[0])
-    fired = torch.empty(x_seq.shape[1:], dtype=torch.bool, device=x_seq.device)
-    v = v0.expand_as(x_seq[0])
-    for t in range(x_seq.shape[0]):
-        h = potentials[t] if potentials is not None else scratch
-        assert h is not None
-        _charge_into(spec, h, x_seq[t], v, decay)
-        torch.ge(h, threshold, out=fired)
-        spikes[t].copy_(fired)
-        v = _reset(spec, h, fired, spikes[t], threshold)
-        if scratch is not None and v is scratch:
-            v = v.clone()  # the scratch buffer is overwritten by the next step
-    return spikes, potentials
+    steps = x_seq.shape[0]
+    flat_x = x_seq.reshape(steps, -1)
+    spikes = torch.empty_like(flat_x)
+    potentials = torch.empty_like(flat_x) if keep_potentials else None
+    v_reset = torch.tensor(spec.v_reset, dtype=x_seq.dtype, device=x_seq.device)
+    flat_v0 = _flat_initial_state(v0, x_seq.shape[1:])
+    for block in _blocks(x_seq):
+        v = flat_v0[block]
+        for t in range(steps):
+            x = flat_x[t, block]
+            h = potentials[t, block] if potentials is not None else torch.empty_like(x)
+            _charge_into(spec, h, x, v, decay)
+            spike = spikes[t, block]
+            torch.ge(h, threshold, out=spike)
+            if spec.reset_mode == "hard":
+                v = torch.lerp(h, v_reset, spike)
+            elif spec.reset_mode == "soft":
+                v = torch.addcmul(h, spike, threshold, value=-1.0)
+            else:
+                v = h
+    return (
+        spikes.view_as(x_seq),
+        potentials.view_as(x_seq) if potentials is not None else None,
+    )
 
 
 def eager_backward(
@@ -76,8 +104,50 @@ def eager_backward(
     need_decay_grad: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Back-propagate through the dynamics; the contract of :func:`fused.backward_kernel`."""
-    grad_x = torch.empty_like(h_seq)
+    steps = h_seq.shape[0]
+    flat_grad_spikes = grad_spikes.reshape(steps, -1)
+    flat_h = h_seq.reshape(steps, -1)
+    flat_x = x_seq.reshape(steps, -1) if x_seq is not None else None
+    flat_v0 = _flat_initial_state(v0, h_seq.shape[1:])
+    grad_x = torch.empty_like(flat_h)
+    grad_v0 = torch.empty_like(flat_h[0])
+    grad_threshold = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device)
+    grad_decay = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device)
+    for block in _blocks(h_seq):
+        block_grads = _backward_block(
+            spec,
+            flat_grad_spikes[:, block],
+            flat_h[:, block],
+            flat_x[:, block] if flat_x is not None else None,
+            flat_v0[block],
+            threshold,
+            decay,
+            grad_x[:, block],
+            need_threshold_grad,
+            need_decay_grad,
+        )
+        grad_v0[block] = block_grads[0]
+        grad_threshold = grad_threshold + block_grads[1]
+        grad_decay = grad_decay + block_grads[2]
+    return grad_x.view_as(h_seq), grad_v0.view_as(h_seq[0]), grad_threshold, grad_decay
+
+
+def _backward_block(
+    spec: FusedSpec,
+    grad_spikes: Tensor,
+    h_seq: Tensor,
+    x_seq: Tensor | None,
+    v0: Tensor,
+    threshold: Tensor,
+    decay: Tensor,
+    grad_x: Tensor,
+    need_threshold_grad: bool,
+    need_decay_grad: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Back-propagate one block ``[T, N]``, writing ``grad_x``; return the v0, threshold and decay
+    gradients."""
     grad_v = torch.zeros_like(h_seq[0])
+    spike = torch.empty_like(h_seq[0])
     grad_threshold = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device)
     grad_decay = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device)
     resets_through_spike = spec.reset_mode != "none" and not spec.detach_reset
@@ -86,7 +156,6 @@ def eager_backward(
         h = h_seq[t]
         u = h - threshold
         slope = spec.surrogate.derivative(u)
-        fired = u >= 0
 
         # dL/ds: the incoming gradient plus the reset's dependence on the spike.
         if resets_through_spike and spec.reset_mode == "hard":
@@ -102,18 +171,19 @@ def eager_backward(
 
         if need_threshold_grad:
             grad_threshold = grad_threshold - grad_h.sum()
-            if spec.reset_mode == "soft":
-                grad_threshold = grad_threshold - (grad_v * fired).sum()
 
         # Add the path that bypasses the spike: dv/dh = 1 - s (hard reset) or 1.
-        if spec.reset_mode == "hard":
-            grad_h.add_(grad_v.masked_fill_(fired, 0.0))
-        else:
-            grad_h.add_(grad_v)
+        grad_h.add_(grad_v)
+        if spec.reset_mode == "hard" or (need_threshold_grad and spec.reset_mode == "soft"):
+            torch.ge(u, 0.0, out=spike)
+            if spec.reset_mode == "hard":
+                grad_h.addcmul_(grad_v, spike, value=-1.0)
+            else:
+                grad_threshold = grad_threshold - torch.dot(grad_v, spike)
 
         if spec.has_leak and need_decay_grad:
             dh_ddecay = charge_decay_derivative(spec, t, h_seq, x_seq, v0, threshold)
-            grad_decay = grad_decay + (grad_h * dh_ddecay).sum()
+            grad_decay = grad_decay + torch.dot(grad_h, dh_ddecay)
 
         if not spec.has_leak:
             grad_x[t].copy_(grad_h)
@@ -124,4 +194,4 @@ def eager_backward(
         else:
             grad_x[t].copy_(grad_h)
             grad_v = grad_h.mul_(1.0 - decay)
-    return grad_x, grad_v, grad_threshold, grad_decay
+    return grad_v, grad_threshold, grad_decay
