@@ -148,3 +148,18 @@ def test_inference_without_grad_matches_reference(backend: str) -> None:
     reference, fast = pair("lif", backend, reset_mode="soft")
     with torch.no_grad():
         assert torch.equal(fast(x), reference(x))
+
+
+def test_each_compiled_configuration_has_its_own_recompile_limit() -> None:
+    from torch._dynamo.utils import counters
+
+    x = torch.randn(4, 2, 8)
+    compiled_before = counters["frames"]["ok"]
+    # With a limit of 1, configurations sharing one cache would compile once and then fall back
+    # to running eagerly; new v_reset values make new configurations the process has not seen.
+    with torch._dynamo.config.patch(recompile_limit=1), torch.no_grad():
+        for v_reset in (0.0125, 0.025, 0.0375):
+            neuron = NEURONS.build("lif", backend="compiled", v_reset=v_reset)
+            reference = NEURONS.build("lif", backend="reference", v_reset=v_reset)
+            assert torch.equal(neuron(x), reference(x))
+    assert counters["frames"]["ok"] - compiled_before == 3

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import logging
 import shutil
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -205,13 +206,34 @@ def compiler_available(device: torch.device) -> bool:
     return False
 
 
+def _with_own_code(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Return a copy of ``function`` whose code object is its own.
+
+    Dynamo keeps its compiled graphs, and counts recompilations against
+    ``torch._dynamo.config.recompile_limit`` (8 by default), per code object. Every neuron
+    configuration compiles a copy, so the limit applies to each configuration alone (it then caps
+    the number of sequence lengths T per configuration) instead of to all of them together.
+    """
+    copy = types.FunctionType(
+        function.__code__.replace(),
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__qualname__ = function.__qualname__
+    return copy
+
+
 @functools.cache
 def _compiled_kernels(spec: FusedSpec) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    # dynamic=True: one kernel serves every batch and feature size. Each spec and each T still
-    # counts towards dynamo's recompile limit (8 by default); past it the kernels run eagerly.
-    forward = torch.compile(functools.partial(forward_kernel, spec), dynamic=True)
-    backward = torch.compile(functools.partial(backward_kernel, spec), dynamic=True)
-    return forward, backward
+    # dynamic=True: one kernel serves every batch and feature size; each T compiles once.
+    # The spec is bound outside the compiled function: a compiled partial would run inside one
+    # wrapper frame that every configuration shares, and so share one recompile limit again.
+    forward = torch.compile(_with_own_code(forward_kernel), dynamic=True)
+    backward = torch.compile(_with_own_code(backward_kernel), dynamic=True)
+    return functools.partial(forward, spec), functools.partial(backward, spec)
 
 
 # Specs whose compilation failed once; they run eagerly from then on.
