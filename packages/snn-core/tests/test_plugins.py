@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import textwrap
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from snn_core import plugins
 from snn_core.cli import main
-from snn_core.registry import NEURONS
+from snn_core.registry import ENCODERS, NEURONS
 
 GOOD_PLUGIN = """
 import snn_core
@@ -156,3 +158,86 @@ def test_faulty_plugin_command_leaves_others_working(
     assert main(["tmp-hello"]) == 0
     assert "hello world" in capsys.readouterr().out
     assert "tmp-faulty" in caplog.text
+
+
+SIBLING_GOOD = """
+from snn_core.registry import ENCODERS
+from snn_core.encoding import DirectEncoder
+
+@ENCODERS.register("tmp-sibling-encoder")
+class SiblingEncoder(DirectEncoder):
+    pass
+"""
+
+SIBLING_BROKEN = """
+from snn_core.registry import NEURONS
+from snn_core.neuron import IFNeuron
+
+@NEURONS.register("tmp-sibling-half")
+class Half(IFNeuron):
+    pass
+
+raise ImportError("a dependency of this entry point is missing")
+"""
+
+
+class _FakeEntryPoint:
+    """An entry point of a made-up distribution: ``metadata.EntryPoint`` has no public way to set one."""
+
+    def __init__(self, name: str, module: str, distribution: str) -> None:
+        self.name = name
+        self.value = module
+        self.dist = SimpleNamespace(name=distribution, version="1.2.3")
+
+    def load(self) -> object:
+        return importlib.import_module(self.value)
+
+
+def test_failing_entry_point_keeps_its_siblings_registrations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "tmp_sibling_good.py").write_text(textwrap.dedent(SIBLING_GOOD))
+    (tmp_path / "tmp_sibling_broken.py").write_text(textwrap.dedent(SIBLING_BROKEN))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    points = [
+        _FakeEntryPoint("tmp-sibling-a", "tmp_sibling_good", "tmp-siblings"),
+        _FakeEntryPoint("tmp-sibling-b", "tmp_sibling_broken", "tmp-siblings"),
+    ]
+    real_entry_points = metadata.entry_points
+
+    def entry_points(**kwargs: str) -> object:
+        if kwargs.get("group") == plugins.ENTRY_POINT_GROUP:
+            return list(real_entry_points(**kwargs)) + points
+        return real_entry_points(**kwargs)
+
+    monkeypatch.setattr(plugins.metadata, "entry_points", entry_points)
+    plugins.reset_plugins()
+    try:
+        report = {info.name: info for info in plugins.plugin_report()}
+        assert report["tmp-sibling-a"].loaded
+        assert report["tmp-sibling-a"].registered == {"encoders": ["tmp-sibling-encoder"]}
+        assert report["tmp-sibling-b"].error is not None
+        assert report["tmp-sibling-b"].registered == {}
+        assert ENCODERS.entry("tmp-sibling-encoder").owner == "tmp-siblings"
+        assert "tmp-sibling-half" not in NEURONS
+        assert main(["plugins"]) == 0
+        output = capsys.readouterr().out
+        assert "tmp-sibling-a (tmp-siblings 1.2.3): ok" in output
+        assert "encoders: tmp-sibling-encoder" in output
+    finally:
+        for registry in plugins.ALL_REGISTRIES.values():
+            registry.unregister_owner("tmp-siblings")
+        plugins.reset_plugins()
+        for module in ("tmp_sibling_good", "tmp_sibling_broken"):
+            sys.modules.pop(module, None)
+
+
+def test_cli_plugins_lists_each_plugins_commands(
+    fake_plugins: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plugins"]) == 0
+    output = capsys.readouterr().out
+    good = output[output.index("tmp-good (") :]
+    assert "  commands: tmp-hello" in good.splitlines()[1:4]
+    core = output[output.index("snn-core (") :]
+    assert "  commands: list, plugins, train" in core.splitlines()

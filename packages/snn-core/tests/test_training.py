@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -122,10 +123,11 @@ def test_cli_train_writes_results(tmp_path: Path) -> None:
 
 
 def test_torchrun_trains_with_ddp_on_cpu(tmp_path: Path) -> None:
-    torchrun = shutil.which("torchrun")
-    assert torchrun is not None, "torchrun is installed with torch"
+    # torch.distributed.run is the module behind the torchrun script, found without PATH.
     command = [
-        torchrun,
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
         "--nproc-per-node",
         "2",
         "-m",
@@ -212,3 +214,53 @@ def test_invalid_neuron_kwargs_is_one_line_error(
     error = capsys.readouterr().err
     assert "invalid --neuron-kwargs" in error
     assert "Traceback" not in error
+
+
+def _write_image_folder(root: Path) -> None:
+    from PIL import Image
+
+    generator = np.random.default_rng(0)
+    for label, value in (("dark", 30), ("bright", 220)):
+        (root / label).mkdir(parents=True)
+        for index in range(6):
+            pixels = np.clip(generator.normal(value, 10, size=(12, 10, 3)), 0, 255)
+            Image.fromarray(pixels.astype(np.uint8)).save(root / label / f"{index}.png")
+
+
+def test_cli_passes_dataset_kwargs_to_the_reader(tmp_path: Path) -> None:
+    _write_image_folder(tmp_path / "images")
+    status = main(
+        [
+            "-q",
+            "train",
+            "--dataset",
+            "image-folder",
+            "--data-dir",
+            str(tmp_path / "images"),
+            "--dataset-kwargs",
+            '{"image_size": 8, "grey": true}',
+            "--holdout-fraction",
+            "0.5",
+            "--epochs",
+            "1",
+            "--time-steps",
+            "1",
+            "--out-dir",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert status == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["dataset"]["in_channels"] == 1
+    assert results["dataset"]["image_size"] == 8
+
+
+def test_cli_rejects_unknown_dataset_kwargs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_image_folder(tmp_path / "images")
+    arguments = ["-q", "train", "--dataset", "image-folder", "--data-dir", str(tmp_path / "images")]
+    assert main([*arguments, "--dataset-kwargs", '{"colour": true}']) == 1
+    error = capsys.readouterr().err
+    assert "invalid --dataset-kwargs" in error
+    assert "colour" in error

@@ -104,14 +104,18 @@ def _run_plugins(args: argparse.Namespace) -> int:
     from snn_core.plugins import plugin_report
 
     report = plugin_report()
+    commands: dict[str, list[str]] = getattr(args, "plugin_commands", {})
     if args.json:
-        print(json.dumps([vars(info) for info in report], indent=2))
+        rows = [{**vars(info), "commands": commands.get(info.name, [])} for info in report]
+        print(json.dumps(rows, indent=2))
         return 0
     for info in report:
         status = "ok" if info.loaded else "FAILED"
         print(f"{info.name} ({info.distribution} {info.version}): {status}")
         for kind, names in info.registered.items():
             print(f"  {kind}: {', '.join(names)}")
+        if commands.get(info.name):
+            print(f"  commands: {', '.join(commands[info.name])}")
         if info.error:
             print(f"  error: {info.error}")
     return 0
@@ -158,10 +162,16 @@ def _run_train(args: argparse.Namespace) -> int:
 
     resolve_device(args.device)  # fail before loading data
     torch.manual_seed(args.seed)
-    dataset_options: dict[str, Any] = {}
+    dataset_options: dict[str, Any] = dict(args.dataset_kwargs)
     if args.holdout_fraction is not None:
         dataset_options["holdout_fraction"] = args.holdout_fraction
-    splits = load_dataset(args.dataset, data_dir=args.data_dir, **dataset_options)
+    try:
+        splits = load_dataset(args.dataset, data_dir=args.data_dir, **dataset_options)
+    except TypeError as error:
+        raise ValueError(
+            f"invalid --dataset-kwargs {json.dumps(dataset_options)} for dataset "
+            f"{args.dataset!r}: {error}"
+        ) from error
     info = splits.info
     neuron_kwargs = dict(args.neuron_kwargs)
     if args.surrogate:
@@ -272,6 +282,13 @@ def _add_train_command(subparsers: argparse._SubParsersAction) -> None:  # type:
         help="hold out this fraction of each class as the test split (digits, image-folder); for "
         "mnist and fashion-mnist, split the t10k files into train and test parts",
     )
+    parser.add_argument(
+        "--dataset-kwargs",
+        type=parse_json_object,
+        default={},
+        help='more reader settings as a JSON object, e.g. \'{"image_size": 64, "grey": true}\' '
+        "for image-folder",
+    )
     add_model_arguments(parser)
     add_optimizer_arguments(parser)
     parser.add_argument(
@@ -324,13 +341,24 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser.set_defaults(handler=_run_list)
 
     _add_train_command(subparsers)
-    _add_plugin_commands(get_plugin_manager(), subparsers)
+    commands = {"snn-core": sorted(subparsers.choices)}
+    commands.update(_add_plugin_commands(get_plugin_manager(), subparsers))
+    parser.set_defaults(plugin_commands=commands)  # for `snn plugins`
     return parser
 
 
-def _add_plugin_commands(manager: Any, subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Call each plugin's ``snn_add_commands`` alone, so one broken plugin leaves the others working."""
+def _add_plugin_commands(
+    manager: Any,
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> dict[str, list[str]]:
+    """Call each plugin's ``snn_add_commands`` alone, so one broken plugin leaves the others working.
+
+    Returns:
+        ``{plugin name: [command, ...]}`` for the plugins that added commands.
+    """
+    added: dict[str, list[str]] = {}
     for implementation in manager.hook.snn_add_commands.get_hookimpls():
+        before = set(subparsers.choices)
         try:
             implementation.function(subparsers=subparsers)
         except Exception as error:  # a plugin's bug must not take every other command down
@@ -340,6 +368,10 @@ def _add_plugin_commands(manager: Any, subparsers: argparse._SubParsersAction) -
                 type(error).__name__,
                 error,
             )
+        names = sorted(set(subparsers.choices) - before)
+        if names:
+            added[implementation.plugin_name] = names
+    return added
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -73,9 +73,18 @@ def _registered_by(owner: str) -> dict[str, list[str]]:
     return found
 
 
-def _remove_registrations(owner: str) -> None:
-    for registry in ALL_REGISTRIES.values():
-        registry.unregister_owner(owner)
+def _registered_names() -> dict[str, set[str]]:
+    return {kind: set(registry._entries) for kind, registry in ALL_REGISTRIES.items()}
+
+
+def _added_since(before: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Return the names registered after the snapshot ``before``, per registry kind."""
+    found: dict[str, list[str]] = {}
+    for kind, registry in ALL_REGISTRIES.items():
+        names = sorted(set(registry._entries) - before[kind])
+        if names:
+            found[kind] = names
+    return found
 
 
 def _load_entry_point(
@@ -88,12 +97,18 @@ def _load_entry_point(
     info = PluginInfo(name=entry_point.name, distribution=distribution, version=version)
     if manager.has_plugin(entry_point.name):
         return info
+    # Registrations belong to the entry point whose loading made them, so a failing entry point
+    # takes back only its own names, not those of another entry point of the same distribution.
+    # The owner recorded in the registries is the distribution, which users install and name.
+    before = _registered_names()
     try:
         with registering_as(distribution):
             plugin = entry_point.load()
             manager.register(plugin, name=entry_point.name)
     except Exception as error:  # a broken plugin must not stop the others from loading
-        _remove_registrations(distribution)
+        for kind, names in _added_since(before).items():
+            for name in names:
+                ALL_REGISTRIES[kind].unregister(name)
         if manager.has_plugin(entry_point.name):
             manager.unregister(name=entry_point.name)
         summary = "".join(traceback.format_exception_only(type(error), error)).strip()
@@ -103,7 +118,7 @@ def _load_entry_point(
         )
         logger.debug("traceback of plugin %r", entry_point.name, exc_info=True)
         return info
-    info.registered = _registered_by(distribution)
+    info.registered = _added_since(before)
     return info
 
 
