@@ -40,15 +40,18 @@ def test_cli_convert_writes_plot_and_checkpoint(cli_run):
     assert (out_dir / "ann.json").exists()
 
 
-def test_cli_convert_loads_checkpoint(cli_run, tmp_path):
+def test_cli_convert_loads_checkpoint(cli_run, tmp_path, caplog):
     _, out_dir = cli_run
     code = main([
         "convert", "--ann-checkpoint", str(out_dir / "ann"), "--methods", "plain", "--time-steps", "2",
-        "--max-eval-samples", "120", "--device", "cpu", "--out-dir", str(tmp_path),
+        "--level", "8", "--max-eval-samples", "120", "--device", "cpu", "--out-dir", str(tmp_path),
     ])  # fmt: skip
     first = json.loads((out_dir / "results.json").read_text())
     second = json.loads((tmp_path / "results.json").read_text())
     assert code == 0
+    # The level belongs to the trained network: the checkpoint's L = 4 wins, with a warning.
+    assert second["qcfs_level"] == 4
+    assert "trained with QCFS level L = 4" in caplog.text
     assert second["train"]["loaded_from"] == str(out_dir / "ann")
     assert (
         second["methods"]["plain"]["accuracy_per_step"]
@@ -84,3 +87,8 @@ def test_cli_convert_reads_cifar10_binary(tmp_path):
     assert results["dataset"]["name"] == "cifar10"
     assert results["dataset"]["in_channels"] == 3
     assert len(results["methods"]["cos"]["accuracy_per_step"]) == 2
+
+
+def test_cli_rejects_zero_eval_samples(tmp_path, capsys):
+    assert main(["convert", "--max-eval-samples", "0", "--out-dir", str(tmp_path)]) == 1
+    assert "max_eval_samples must be >= 1, got 0" in capsys.readouterr().err

@@ -162,10 +162,11 @@ def test_attacks_reject_images_outside_unit_range(tiny_snn, tiny_batch):
         fgsm(tiny_snn, images * 2.0 + 0.5, labels, 0.1)
 
 
-def test_attacks_reject_negative_eps(tiny_snn, tiny_batch):
+@pytest.mark.parametrize("eps", [-0.1, 8.0, float("nan")])
+def test_attacks_reject_eps_outside_unit_range(tiny_snn, tiny_batch, eps):
     images, labels = tiny_batch
-    with pytest.raises(ValueError, match="eps"):
-        pgd(tiny_snn, images, labels, -0.1)
+    with pytest.raises(ValueError, match=r"eps must be in \[0, 1\] pixel units"):
+        pgd(tiny_snn, images, labels, eps)
 
 
 def test_attack_config_rejects_unknown_kind():

@@ -114,3 +114,10 @@ def test_eval_rejects_data_of_another_shape(shared_data, tmp_path, capsys):
     error = capsys.readouterr().err
     assert "'image_size': 8" in error
     assert "'image_size': 28" in error
+
+
+@pytest.mark.parametrize("eps", ["8", "-0.1", "nan", "big"])
+def test_cli_rejects_eps_outside_pixel_range_before_work(tmp_path, capsys, eps):
+    with pytest.raises(SystemExit):
+        main(["robust", "eval", "--checkpoint", str(tmp_path / "missing"), "--epsilons", eps])
+    assert "--epsilons" in capsys.readouterr().err

@@ -182,3 +182,17 @@ def test_reconstruct_net_writes_checkpoint(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["method"] == "net"
     assert np.isfinite(results["final_loss"])
+
+
+def test_info_reads_the_npz_array_named_by_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spikes = (np.random.default_rng(1).random((12, 5, 7)) < 0.25).astype(np.uint8)
+    np.savez(tmp_path / "two.npz", left=spikes, right=spikes[:, :, :3])
+    assert main(["spike", "info", str(tmp_path / "two.npz"), "--out-dir", str(tmp_path / "a")]) == 1
+    assert "--key" in capsys.readouterr().err
+    args = ["spike", "info", str(tmp_path / "two.npz"), "--key", "right"]
+    assert main([*args, "--out-dir", str(tmp_path / "b")]) == 0
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert (results["num_frames"], results["height"], results["width"]) == (12, 5, 3)
+    assert results["mean_rate"] == pytest.approx(float(spikes[:, :, :3].mean()))

@@ -88,6 +88,11 @@ class ExperimentConfig:
             raise ValueError(f"unknown methods {unknown}; use plain, cos, srp, lmht")
         if self.time_steps < 1:
             raise ValueError(f"time_steps must be >= 1, got {self.time_steps}")
+        if self.max_eval_samples is not None and self.max_eval_samples < 1:
+            raise ValueError(
+                f"max_eval_samples must be >= 1, got {self.max_eval_samples}; "
+                "leave it unset to evaluate the whole test split"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-able dict."""
@@ -225,6 +230,14 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     if config.ann_checkpoint:
         ann, metadata = load_qcfs_ann(config.ann_checkpoint, splits)
         level = int(metadata["level"])
+        if level != config.level:
+            logger.warning(
+                "the checkpoint %s was trained with QCFS level L = %d; using it instead of the "
+                "requested level %d (the level is part of the trained network)",
+                config.ann_checkpoint,
+                level,
+                config.level,
+            )
         train_results: dict[str, Any] = {"loaded_from": config.ann_checkpoint}
     else:
         level = config.level

@@ -91,8 +91,11 @@ def check_images(x: Tensor, labels: Tensor | None = None) -> None:
 
 
 def _check_eps(eps: float) -> float:
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps must be a finite number >= 0 (in [0, 1] pixel units), got {eps!r}")
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and 0 <= eps <= 1):
+        raise ValueError(
+            f"eps must be in [0, 1] pixel units (8/255 = 0.031 is the usual CIFAR size), got "
+            f"{eps!r}; for 0-255 pixel values divide by 255"
+        )
     return float(eps)
 
 

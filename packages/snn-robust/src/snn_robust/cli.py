@@ -33,6 +33,20 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model"
 
 
+def pixel_eps(text: str) -> float:
+    """Parse an attack size in [0, 1] pixel units (an argparse ``type``)."""
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from error
+    if not 0.0 <= value <= 1.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(
+            f"attack sizes are in [0, 1] pixel units, got {text}; for 0-255 pixel values divide "
+            "by 255 (8/255 = 0.031)"
+        )
+    return value
+
+
 def _add_dataset_arguments(parser: argparse.ArgumentParser, default: str | None) -> None:
     parser.add_argument(
         "--dataset",
@@ -170,7 +184,7 @@ def _add_train_command(subparsers: argparse._SubParsersAction) -> None:  # type:
         help="replace every training batch by FGSM or PGD examples",
     )
     parser.add_argument(
-        "--adversarial-eps", type=float, default=0.1, help="training attack size, pixel units"
+        "--adversarial-eps", type=pixel_eps, default=0.1, help="training attack size, pixel units"
     )
     parser.add_argument("--adversarial-steps", type=int, default=5, help="training PGD steps")
     parser.add_argument(
@@ -297,7 +311,7 @@ def _add_eval_command(subparsers: argparse._SubParsersAction) -> None:  # type: 
     _add_dataset_arguments(parser, default=None)
     parser.add_argument(
         "--epsilons",
-        type=float,
+        type=pixel_eps,
         nargs="+",
         default=[0.1, 0.3],
         help="L-infinity sizes, pixel units",

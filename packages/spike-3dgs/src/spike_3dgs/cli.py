@@ -66,6 +66,11 @@ def _add_file_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--width", type=positive_int, default=None, help="frame width W in pixels (.dat)"
     )
+    parser.add_argument(
+        "--key",
+        default=None,
+        help="array name inside a .npz file (default: 'spikes', or the file's only array)",
+    )
     parser.add_argument("--start", type=int, default=0, help="first frame to read")
     parser.add_argument(
         "--length",
@@ -76,7 +81,9 @@ def _add_file_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read(args: argparse.Namespace) -> np.ndarray:
-    return read_spikes(args.file, args.height, args.width, start=args.start, length=args.length)
+    return read_spikes(
+        args.file, args.height, args.width, start=args.start, length=args.length, key=args.key
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -84,7 +91,7 @@ def _read(args: argparse.Namespace) -> np.ndarray:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    info = read_spike_info(args.file, args.height, args.width)
+    info = read_spike_info(args.file, args.height, args.width, key=args.key)
     spikes = _read(args)
     per_frame = spikes.mean(axis=(1, 2)) if spikes.shape[0] else np.zeros(0)
     results = {

@@ -124,7 +124,7 @@ def _npz_member(path: Path, key: str | None) -> str:
             return names[0]
         raise SpikeFileError(
             f"{path}: the archive contains arrays {names} and none is named {_DEFAULT_NPZ_KEY!r}; "
-            f"pass key= to choose one"
+            f"pass key= (--key on the command line) to choose one"
         )
     if key not in names:
         raise SpikeFileError(f"{path}: no array named {key!r} in the archive; it contains {names}")
