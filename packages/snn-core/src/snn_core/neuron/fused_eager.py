@@ -27,8 +27,8 @@ from snn_core.neuron.fused import FusedSpec, charge_decay_derivative
 __all__ = ["CPU_BLOCK_ELEMENTS", "eager_backward", "eager_forward"]
 
 # Elements per time step in one CPU block: 1 MiB of float32, so the few live temporaries of a block
-# fit in a 2 MiB level-2 cache. Larger blocks measured no faster; blocks under 2**16 elements lose
-# to the per-operation overhead.
+# fit in a 2 MiB level-2 cache. Blocks of 2**19 measured as fast; at 2**16 the fixed cost of each
+# operation makes the backward slower than with no blocks (docs/benchmarks.md).
 CPU_BLOCK_ELEMENTS = 1 << 18
 
 
