@@ -156,3 +156,69 @@ def test_reparameterized_neuron_keeps_core_contract():
         output, state = neuron.step(prepared[t], state)
         outputs.append(output)
     assert torch.equal(neuron(x), torch.stack(outputs))
+
+
+def _block_counts(if_form, inputs, level):
+    # Feed each LM-HT input I[t] to the IF form as L sub-steps of I[t] / L and count block spikes.
+    state, counts = None, []
+    for current in inputs:
+        count = torch.zeros_like(current)
+        for _ in range(level):
+            spike, state = if_form.step(current / level, state)
+            count = count + spike / float(if_form.v_threshold)
+        counts.append(count)
+    return torch.stack(counts)
+
+
+def _lmht_levels(neuron, inputs):
+    state, levels = None, []
+    with torch.no_grad():
+        for current in inputs:
+            output, state = neuron.step(current, state)
+            levels.append(output / float(neuron.v_threshold))
+    return torch.stack(levels)
+
+
+def test_reparameterized_counts_equal_nonnegative_inputs():
+    neuron = _trained_like_neuron(level=4, steps=3, seed=1)
+    neuron.set_initial_potential(torch.rand(5000) * 3.0)  # includes leaked potentials >= theta
+    inputs = torch.rand(3, 5000, dtype=torch.float64) * 6.0  # includes inputs above L * theta
+    neuron.double()
+    if_form = ReparameterizedLMHTNeuron.from_lmht(neuron).double()
+    assert torch.equal(_block_counts(if_form, inputs, 4), _lmht_levels(neuron, inputs))
+
+
+@pytest.mark.parametrize(
+    ("v_init", "inputs", "lmht_levels", "if_counts"),
+    [
+        # leaked potential 1.5 >= theta, then a negative input: the IF form fires once first
+        (1.5, [-1.0], [0.0], [1.0]),
+        # negative potential, then an input above L * theta: the IF form misses one spike
+        (-0.5, [2.5], [2.0], [1.0]),
+    ],
+)
+def test_reparameterized_counts_differ_exact_arithmetic(v_init, inputs, lmht_levels, if_counts):
+    neuron = LMHTNeuron(level=2, time_steps=len(inputs), v_threshold=1.0, v_init=v_init).double()
+    if_form = ReparameterizedLMHTNeuron.from_lmht(neuron).double()
+    currents = torch.tensor(inputs, dtype=torch.float64).reshape(-1, 1)
+    assert _lmht_levels(neuron, currents).flatten().tolist() == lmht_levels
+    assert _block_counts(if_form, currents, 2).flatten().tolist() == if_counts
+
+
+def test_reparameterized_float32_rounding_flips_spike():
+    # In exact arithmetic 0.82367456 + 0.17632540 < 1 (theta). In float32, (v + I/2) + I/2 rounds
+    # up to 1.0 while v + I rounds below it, so only the IF form fires. Float64 removes the tie.
+    v_init, current = 0.8236745595932007, 0.17632539570331573
+    for dtype, expected_if_count in ((torch.float32, 1.0), (torch.float64, 0.0)):
+        neuron = LMHTNeuron(level=2, time_steps=1, v_threshold=1.0, v_init=v_init).to(dtype)
+        if_form = ReparameterizedLMHTNeuron.from_lmht(neuron).to(dtype)
+        currents = torch.tensor([[current]], dtype=dtype)
+        assert float(_lmht_levels(neuron, currents)) == 0.0
+        assert float(_block_counts(if_form, currents, 2)) == expected_if_count
+
+
+def test_reparameterized_neuron_keeps_float64_mixing():
+    neuron = _trained_like_neuron(level=2, steps=3).double()
+    if_form = ReparameterizedLMHTNeuron.from_lmht(neuron)
+    assert if_form.mixing_weights.dtype == torch.float64
+    assert torch.equal(if_form.mixing_weights, neuron.mixing_weights.detach())

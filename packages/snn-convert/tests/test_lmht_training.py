@@ -9,6 +9,7 @@ from snn_convert import (
     hybrid_lmht_network,
     lmht_neurons,
     reparameterize_lmht,
+    sum_sub_steps,
 )
 from snn_convert.models import VGG
 from snn_convert.training import train_classifier
@@ -71,3 +72,25 @@ def test_hybrid_from_converted_matches_hybrid_from_ann(digits_qcfs_ann, digits_s
     via_if = hybrid_from_converted(convert_to_snn(ann), level=2, time_steps=2).eval()
     with torch.no_grad():
         assert torch.allclose(direct(images), via_if(images), atol=1e-5)
+
+
+@pytest.mark.parametrize("time_steps", [2, 8])
+def test_hybrid_reparameterized_logits_equal_float64(digits_qcfs_ann, digits_splits, time_steps):
+    # Hybrid networks start from v(0) = theta / 2 and scale the first layer's input by L. Random
+    # leak and mixing stand in for fine-tuning. In float64, rounding ties at a threshold are rare,
+    # so the per-step block sums must equal the LM-HT logits, not only the predictions.
+    ann, _ = digits_qcfs_ann
+    torch.manual_seed(time_steps)
+    network = hybrid_lmht_network(ann, level=2, time_steps=time_steps).eval()
+    with torch.no_grad():
+        for neuron in lmht_neurons(network):
+            neuron.leak_logit.uniform_(-0.5, 0.5)
+            neuron.mixing_logits.normal_(0.0, 0.5)
+    network.double()
+    reparameterized = reparameterize_lmht(network).double()
+    images = torch.stack([image for image, _ in digits_splits.test]).double()
+    with torch.no_grad():
+        logits = network(images)
+        block_logits = sum_sub_steps(reparameterized(images), 2)
+    assert block_logits.shape == logits.shape == (time_steps, len(images), 10)
+    assert float((block_logits - logits).abs().max()) < 1e-9

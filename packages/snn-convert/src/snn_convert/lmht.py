@@ -200,7 +200,20 @@ class ReparameterizedLMHTNeuron(BaseNeuron):
 
     With every bias of the network divided by ``L`` and the input scaled by ``1 / L``
     (:func:`~snn_convert.reparameterize_lmht`), each block receives the LM-HT input ``I[t]`` spread
-    evenly over its ``L`` sub-steps, and the block's spike count equals the LM-HT level ``k[t]``.
+    evenly over its ``L`` sub-steps. The block's spike count equals the LM-HT level ``k[t]``
+    whenever ``lambda * v[t-1]`` and ``I[t]`` are both non-negative, and the potential after the
+    block equals the LM-HT ``v[t]`` whenever the counts are equal. In exact arithmetic the counts
+    can differ only in two cases:
+
+    * ``lambda * v[t-1] >= theta`` and ``I[t] < 0``: the IF form fires at the first sub-steps and
+      ends below 0, where the LM-HT neuron emits fewer levels (the IF form has more spikes);
+    * ``lambda * v[t-1] < 0`` and ``I[t] > L * theta``: the IF form misses the first sub-step and
+      ends at ``theta`` or above, where the LM-HT neuron emits more levels (the IF form has fewer).
+
+    In float32 they also differ where the potential lies within rounding error of a multiple of
+    ``theta``, because the IF form adds ``I[t] / L`` ``L`` times and the LM-HT neuron adds ``I[t]``
+    once. Float64 makes such ties rare but cannot rule them out.
+
     The state passed between :meth:`step` calls is ``(v, sub-step index)``.
 
     Args:
@@ -210,7 +223,8 @@ class ReparameterizedLMHTNeuron(BaseNeuron):
         v_init: Initial potential.
         input_scale: The LM-HT input scale.
         leak: ``lambda`` of the LM-HT neuron.
-        mixing_weights: ``omega`` ``[T, T]`` of the LM-HT neuron.
+        mixing_weights: ``omega`` ``[T, T]`` of the LM-HT neuron. A floating-point tensor keeps its
+            dtype, so a float64 network keeps float64 mixing. Other values get the default dtype.
         **kwargs: Other :class:`~snn_core.neuron.BaseNeuron` arguments.
 
     Raises:
@@ -238,11 +252,12 @@ class ReparameterizedLMHTNeuron(BaseNeuron):
         self.time_steps = int(time_steps)
         self.input_scale = float(input_scale)
         self.leak = float(leak)
-        weights = (
-            torch.full((time_steps, time_steps), 1.0 / time_steps)
-            if mixing_weights is None
-            else torch.as_tensor(mixing_weights, dtype=torch.float32)
-        )
+        if mixing_weights is None:
+            weights = torch.full((time_steps, time_steps), 1.0 / time_steps)
+        else:
+            weights = torch.as_tensor(mixing_weights)
+            if not weights.is_floating_point():
+                weights = weights.to(torch.get_default_dtype())
         if weights.shape != (time_steps, time_steps):
             raise ValueError(
                 f"mixing_weights must have shape ({time_steps}, {time_steps}), got {tuple(weights.shape)}"

@@ -153,8 +153,14 @@ def reparameterize_lmht(network: SpikingNetwork) -> SpikingNetwork:
     (:func:`sum_sub_steps`) gives the LM-HT logits of that step, and the spikes of each block sum to
     the LM-HT multi-level output.
 
-    NOTE: the two differ when a neuron's residual potential is at least ``theta`` and the next
-    step's input is negative: the IF form can fire once at the first sub-step, the LM-HT neuron not.
+    NOTE: this is true per neuron and step only up to the exceptions listed in
+    :class:`~snn_convert.ReparameterizedLMHTNeuron`: a negative input after a leaked potential of
+    at least ``theta``, an input above ``L * theta`` after a negative potential, and float32
+    rounding at a multiple of ``theta``. One such spike in the last hidden layer changes that step's
+    logits by ``theta`` times the neuron's outgoing weights, so per-step logits can differ by more
+    than 1 while the predictions agree. To compare the two without most rounding ties, convert the
+    LM-HT network to float64 before reparameterising it, because the leak and mixing are copied
+    at their current precision.
 
     Args:
         network: A trained LM-HT network; every neuron must share one ``L``.
