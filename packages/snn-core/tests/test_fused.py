@@ -163,3 +163,21 @@ def test_each_compiled_configuration_has_its_own_recompile_limit() -> None:
             reference = NEURONS.build("lif", backend="reference", v_reset=v_reset)
             assert torch.equal(neuron(x), reference(x))
     assert counters["frames"]["ok"] - compiled_before == 3
+
+
+def test_variants_past_the_cap_run_eager_kernels_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from snn_core.neuron import fused
+
+    monkeypatch.setattr(fused, "MAX_COMPILED_VARIANTS", 1)
+    settings = {"v_reset": 0.0625, "reset_mode": "hard"}  # a configuration no other test compiles
+    neuron = NEURONS.build("lif", backend="compiled", **settings)
+    reference = NEURONS.build("lif", backend="reference", **settings)
+    with torch.no_grad():
+        for steps in (3, 5):
+            x = torch.randn(steps, 2, 8)
+            assert torch.equal(neuron(x), reference(x))
+    (spec,) = [spec for spec in fused._compiled_variants if spec.v_reset == 0.0625]
+    assert [variant[0] for variant in fused._compiled_variants[spec]] == [3]
+    assert "compiled for 1 input variants" in caplog.text

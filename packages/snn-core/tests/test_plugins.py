@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,6 +38,8 @@ def snn_add_commands(subparsers):
     parser = subparsers.add_parser("tmp-hello", help="print a greeting")
     parser.add_argument("--name", default="world")
     parser.set_defaults(handler=lambda args: print(f"hello {args.name}") or 0)
+    buggy = subparsers.add_parser("tmp-buggy", help="a command with a bug")
+    buggy.set_defaults(handler=lambda args: args.no_such_setting)
 
 @snn_core.hookimpl
 def snn_tmp_answer():
@@ -238,6 +243,115 @@ def test_cli_plugins_lists_each_plugins_commands(
     assert main(["plugins"]) == 0
     output = capsys.readouterr().out
     good = output[output.index("tmp-good (") :]
-    assert "  commands: tmp-hello" in good.splitlines()[1:4]
+    assert "  commands: tmp-buggy, tmp-hello" in good.splitlines()[1:4]
     core = output[output.index("snn-core (") :]
     assert "  commands: list, plugins, train" in core.splitlines()
+
+
+SHARED_IMPORTER = """
+import tmp_shared_good  # the sibling entry point's module, imported first from here
+
+raise ImportError("an optional dependency of this entry point is missing")
+"""
+
+
+@pytest.fixture
+def install_fake_entry_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[list[_FakeEntryPoint], dict[str, str]], None]]:
+    """Write modules to a temporary folder and expose entry points for them until the test ends."""
+    written: list[str] = []
+    owners: set[str] = set()
+
+    def install(points: list[_FakeEntryPoint], modules: dict[str, str]) -> None:
+        for module, text in modules.items():
+            (tmp_path / f"{module}.py").write_text(textwrap.dedent(text))
+            written.append(module)
+        owners.update(point.dist.name for point in points)
+        real_entry_points = metadata.entry_points
+
+        def entry_points(**kwargs: str) -> object:
+            if kwargs.get("group") == plugins.ENTRY_POINT_GROUP:
+                return list(real_entry_points(**kwargs)) + points
+            return real_entry_points(**kwargs)
+
+        monkeypatch.setattr(plugins.metadata, "entry_points", entry_points)
+        plugins.reset_plugins()
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield install
+    for registry in plugins.ALL_REGISTRIES.values():
+        for owner in owners:
+            registry.unregister_owner(owner)
+    plugins.reset_plugins()
+    for module in written:
+        sys.modules.pop(module, None)
+
+
+def test_failing_entry_point_keeps_names_of_modules_it_imported(
+    install_fake_entry_points: Callable[[list[_FakeEntryPoint], dict[str, str]], None],
+) -> None:
+    # Entry points load in name order, so the failing one imports its sibling's module first.
+    install_fake_entry_points(
+        [
+            _FakeEntryPoint("tmp-shared-a", "tmp_shared_importer", "tmp-shared"),
+            _FakeEntryPoint("tmp-shared-b", "tmp_shared_good", "tmp-shared"),
+        ],
+        {"tmp_shared_importer": SHARED_IMPORTER, "tmp_shared_good": SIBLING_GOOD},
+    )
+    report = {info.name: info for info in plugins.plugin_report()}
+    assert "tmp-sibling-encoder" in ENCODERS
+    assert report["tmp-shared-a"].error is not None
+    assert report["tmp-shared-a"].registered == {"encoders": ["tmp-sibling-encoder"]}
+    assert report["tmp-shared-b"].loaded
+    assert report["tmp-shared-b"].registered == {"encoders": ["tmp-sibling-encoder"]}
+
+
+def test_entry_point_name_taken_by_another_distribution_is_reported(
+    install_fake_entry_points: Callable[[list[_FakeEntryPoint], dict[str, str]], None],
+) -> None:
+    install_fake_entry_points(
+        [
+            _FakeEntryPoint("tmp-same-name", "tmp_first_owner", "tmp-first"),
+            _FakeEntryPoint("tmp-same-name", "tmp_second_owner", "tmp-second"),
+        ],
+        {"tmp_first_owner": SIBLING_GOOD, "tmp_second_owner": "VALUE = 1\n"},
+    )
+    infos = [info for info in plugins.plugin_report() if info.name == "tmp-same-name"]
+    assert [info.distribution for info in infos] == ["tmp-first", "tmp-second"]
+    assert infos[0].loaded
+    assert infos[0].registered == {"encoders": ["tmp-sibling-encoder"]}
+    assert infos[1].error is not None
+    assert "already used by the distribution 'tmp-first'" in infos[1].error
+    assert "rename the entry point" in infos[1].error
+
+
+def test_cli_plugins_json_has_loaded_and_commands(
+    fake_plugins: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plugins", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["tmp-good"]["loaded"] is True
+    assert rows["tmp-good"]["commands"] == ["tmp-buggy", "tmp-hello"]
+    assert rows["tmp-broken"]["loaded"] is False
+
+
+def test_unexpected_error_in_a_command_is_one_line(
+    fake_plugins: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tmp-buggy"]) == 1
+    last_line = capsys.readouterr().err.splitlines()[-1]
+    assert last_line.startswith("snn tmp-buggy: error: unexpected AttributeError")
+    assert "snn -v tmp-buggy" in last_line
+
+
+def test_invalid_compile_threshold_variable_warns_and_keeps_default() -> None:
+    environment = {**os.environ, "SNN_CORE_COMPILE_MIN_ELEMENTS": "abc"}
+    code = "from snn_core.neuron import base; print(base.COMPILE_MIN_ELEMENTS)"
+    completed = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0
+    assert completed.stdout.strip() == str(1 << 20)
+    assert "SNN_CORE_COMPILE_MIN_ELEMENTS='abc' is not an integer" in completed.stderr
+    assert "Traceback" not in completed.stderr

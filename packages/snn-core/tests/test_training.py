@@ -264,3 +264,29 @@ def test_cli_rejects_unknown_dataset_kwargs(
     error = capsys.readouterr().err
     assert "invalid --dataset-kwargs" in error
     assert "colour" in error
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--max-grad-norm", "-1"], "max_grad_norm (--max-grad-norm) must be a positive number"),
+        (["--lr", "nan"], "lr (--lr) must be a positive number"),
+        (["--weight-decay", "nan"], "weight_decay (--weight-decay) must be a number >= 0"),
+        (["--resume"], "resume (--resume) needs out_dir (--out-dir)"),
+        (["--surrogate", ""], "unknown surrogate ''"),
+    ],
+)
+def test_cli_rejects_settings_before_loading_data(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A dataset that would fail to load shows that the settings are checked first.
+    status = main(["-q", "train", "--dataset", "mnist", "--data-dir", "/nonexistent", *arguments])
+    assert status == 1
+    assert message in capsys.readouterr().err
+
+
+def test_cli_rejects_a_file_as_out_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(SystemExit):
+        main(["train", "--out-dir", str(tmp_path / "taken")])
+    assert "is a file, not a folder" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from snn_core.registry import ALL_REGISTRIES, MODELS
+from snn_core.surrogate import resolve_surrogate
 from snn_core.training.results import write_results
 from snn_core.training.trainer import resolve_device
 
@@ -23,6 +24,7 @@ __all__ = [
     "add_optimizer_arguments",
     "build_parser",
     "main",
+    "output_folder",
     "parse_json_object",
     "positive_int",
     "resolve_device",
@@ -30,6 +32,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def output_folder(text: str) -> Path:
+    """Parse an output folder (an argparse ``type``): a folder or a path that does not exist yet."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a file, not a folder; choose a folder for the outputs"
+        )
+    return path
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, out_dir: str | None = None) -> None:
@@ -49,7 +61,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, out_dir: str | None = 
     )
     parser.add_argument(
         "--out-dir",
-        type=Path,
+        type=output_folder,
         default=None if out_dir is None else Path(out_dir),
         help="folder for results JSON, checkpoints, plots and the log",
     )
@@ -106,7 +118,10 @@ def _run_plugins(args: argparse.Namespace) -> int:
     report = plugin_report()
     commands: dict[str, list[str]] = getattr(args, "plugin_commands", {})
     if args.json:
-        rows = [{**vars(info), "commands": commands.get(info.name, [])} for info in report]
+        rows = [
+            {**vars(info), "loaded": info.loaded, "commands": commands.get(info.name, [])}
+            for info in report
+        ]
         print(json.dumps(rows, indent=2))
         return 0
     for info in report:
@@ -161,6 +176,21 @@ def _run_train(args: argparse.Namespace) -> int:
     from snn_core.training import TrainConfig, Trainer
 
     resolve_device(args.device)  # fail before loading data
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        device=args.device,
+        out_dir=None if args.out_dir is None else str(args.out_dir),
+        resume=args.resume,
+        max_grad_norm=args.max_grad_norm,
+        progress=not args.quiet,
+    )
+    if args.surrogate is not None:
+        resolve_surrogate(args.surrogate)  # an unknown name fails before the data loads
     torch.manual_seed(args.seed)
     dataset_options: dict[str, Any] = dict(args.dataset_kwargs)
     if args.holdout_fraction is not None:
@@ -174,7 +204,7 @@ def _run_train(args: argparse.Namespace) -> int:
         ) from error
     info = splits.info
     neuron_kwargs = dict(args.neuron_kwargs)
-    if args.surrogate:
+    if args.surrogate is not None:
         neuron_kwargs["surrogate"] = args.surrogate
     model_spec = {
         "name": args.model,
@@ -196,19 +226,6 @@ def _run_train(args: argparse.Namespace) -> int:
         raise ValueError(
             f"invalid --neuron-kwargs {json.dumps(neuron_kwargs)} for neuron {args.neuron!r}: {error}"
         ) from error
-    config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        device=args.device,
-        out_dir=None if args.out_dir is None else str(args.out_dir),
-        resume=args.resume,
-        max_grad_norm=args.max_grad_norm,
-        progress=not args.quiet,
-    )
     logger.info("training %s on %s (%s)", args.model, info.name, info.split_note)
     trainer = Trainer(model, splits, config, model_spec=model_spec)
     results = trainer.fit()
@@ -249,13 +266,17 @@ def add_model_arguments(
     parser.add_argument(
         "--surrogate", default=surrogate, help="registered surrogate name (snn list surrogates)"
     )
-    parser.add_argument("--time-steps", type=int, default=4, help="simulation steps T")
+    parser.add_argument("--time-steps", type=positive_int, default=4, help="simulation steps T")
 
 
 def add_optimizer_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--epochs``, ``--batch-size``, ``--lr``, ``--optimizer`` and ``--weight-decay``."""
-    parser.add_argument("--epochs", type=int, default=15, help="passes over the training split")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples per step and process")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=15, help="passes over the training split"
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=64, help="samples per step and process"
+    )
     parser.add_argument(
         "--lr", type=float, default=2e-3, help="initial learning rate (cosine decay)"
     )
@@ -403,6 +424,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("command failed", exc_info=True)
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"snn {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug, often in a plugin's command: still one line without -v
+        logger.debug("command failed", exc_info=True)
+        print(
+            f"snn {args.command}: error: unexpected {type(error).__name__}: {error} "
+            f"(run `snn -v {args.command} ...` for the traceback)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         if file_log is not None:

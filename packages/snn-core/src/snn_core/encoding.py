@@ -7,12 +7,12 @@ through them.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from snn_core._checks import flag, real
 from snn_core.registry import ENCODERS
 
 __all__ = [
@@ -151,9 +151,7 @@ class LatencyEncoder(Encoder):
 
     def __init__(self, time_steps: int, threshold: float = 0.01) -> None:
         super().__init__(time_steps)
-        if not math.isfinite(threshold):
-            raise ValueError(f"threshold must be finite, got {threshold!r}")
-        self.threshold = float(threshold)
+        self.threshold = real("threshold", threshold)
 
     def forward(self, x: Tensor) -> Tensor:
         """Return one-hot-in-time spikes ``[T, B, ...]`` for intensities ``x [B, ...]``."""
@@ -203,17 +201,13 @@ class SpikeCameraEncoder(_SeededEncoder):
         straight_through: bool = True,
     ) -> None:
         super().__init__(time_steps, seed)
-        if not (math.isfinite(threshold) and math.isfinite(gain) and threshold > 0 and gain > 0):
-            raise ValueError(
-                f"threshold and gain must be positive and finite, got {threshold!r} and {gain!r}"
-            )
-        if not 0.0 <= noise_rate <= 1.0:
-            raise ValueError(f"noise_rate is a probability per step, got {noise_rate!r}")
-        self.threshold = float(threshold)
-        self.gain = float(gain)
-        self.random_phase = bool(random_phase)
-        self.noise_rate = float(noise_rate)
-        self.straight_through = bool(straight_through)
+        self.threshold = real("threshold", threshold, positive=True)
+        self.gain = real("gain", gain, positive=True)
+        self.random_phase = flag("random_phase", random_phase)
+        self.noise_rate = real(
+            "noise_rate (a probability per step)", noise_rate, minimum=0, maximum=1
+        )
+        self.straight_through = flag("straight_through", straight_through)
 
     def forward(self, x: Tensor) -> Tensor:
         """Return spikes ``[T, B, ...]`` for a static intensity ``x [B, ...]`` (nominally in [0, 1])."""

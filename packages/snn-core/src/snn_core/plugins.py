@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -87,38 +88,94 @@ def _added_since(before: dict[str, set[str]]) -> dict[str, list[str]]:
     return found
 
 
+def _module_of(registry_kind: str, name: str) -> str | None:
+    return getattr(ALL_REGISTRIES[registry_kind].entry(name).obj, "__module__", None)
+
+
+def _names_from_module(module: str) -> dict[str, list[str]]:
+    """Return the registered names whose objects are defined in ``module`` or its submodules."""
+    found: dict[str, list[str]] = {}
+    for kind, registry in ALL_REGISTRIES.items():
+        names = sorted(
+            name
+            for name, entry in registry._entries.items()
+            if _within(getattr(entry.obj, "__module__", None), module)
+        )
+        if names:
+            found[kind] = names
+    return found
+
+
+def _within(module: str | None, package: str) -> bool:
+    return module is not None and (module == package or module.startswith(package + "."))
+
+
 def _load_entry_point(
-    manager: pluggy.PluginManager, entry_point: metadata.EntryPoint
+    manager: pluggy.PluginManager,
+    entry_point: metadata.EntryPoint,
+    loaded: dict[str, str],
 ) -> PluginInfo:
+    """Load one entry point; ``loaded`` maps the entry-point names loaded so far to distributions."""
     distribution = normalize_distribution_name(
         entry_point.dist.name if entry_point.dist is not None else entry_point.name
     )
     version = entry_point.dist.version if entry_point.dist is not None else "unknown"
     info = PluginInfo(name=entry_point.name, distribution=distribution, version=version)
-    if manager.has_plugin(entry_point.name):
-        return info
-    # Registrations belong to the entry point whose loading made them, so a failing entry point
-    # takes back only its own names, not those of another entry point of the same distribution.
-    # The owner recorded in the registries is the distribution, which users install and name.
+    if entry_point.name in loaded:
+        if loaded[entry_point.name] != distribution:
+            info.error = (
+                f"the entry-point name {entry_point.name!r} is already used by the distribution "
+                f"{loaded[entry_point.name]!r}; rename the entry point in one of the two (the "
+                f"[project.entry-points.{ENTRY_POINT_GROUP}] table of its pyproject.toml)"
+            )
+            logger.warning("plugin %r from %s not loaded: %s", info.name, distribution, info.error)
+        return info  # else the same distribution is found twice on sys.path: load it once
+    loaded[entry_point.name] = distribution
+    module = entry_point.value.partition(":")[0].strip()
+    # The registries record the distribution as owner, which users install and name. The names
+    # added while an entry point loads belong to that entry point.
     before = _registered_names()
     try:
         with registering_as(distribution):
             plugin = entry_point.load()
             manager.register(plugin, name=entry_point.name)
     except Exception as error:  # a broken plugin must not stop the others from loading
+        remaining: dict[str, list[str]] = {}
         for kind, names in _added_since(before).items():
             for name in names:
-                ALL_REGISTRIES[kind].unregister(name)
+                defined_in = _module_of(kind, name)
+                # A module that imported completely stays imported, and will not register again
+                # for another entry point that imports it, so its names stay. The failing entry
+                # point's own module, and modules whose import failed, lose theirs.
+                if (
+                    defined_in is not None
+                    and defined_in in sys.modules
+                    and not _within(defined_in, module)
+                ):
+                    remaining.setdefault(kind, []).append(name)
+                else:
+                    ALL_REGISTRIES[kind].unregister(name)
         if manager.has_plugin(entry_point.name):
             manager.unregister(name=entry_point.name)
         summary = "".join(traceback.format_exception_only(type(error), error)).strip()
         info.error = f"{summary} (entry point {entry_point.value!r})"
+        info.registered = remaining
         logger.warning(
             "plugin %r from %s failed to load: %s", entry_point.name, distribution, summary
         )
+        if remaining:
+            logger.warning(
+                "plugin %r: names registered by modules it imported successfully stay: %s",
+                entry_point.name,
+                remaining,
+            )
         logger.debug("traceback of plugin %r", entry_point.name, exc_info=True)
         return info
-    info.registered = _added_since(before)
+    registered = _added_since(before)
+    # Names of this entry point's module that an earlier entry point imported first.
+    for kind, names in _names_from_module(module).items():
+        registered[kind] = sorted(set(registered.get(kind, [])) | set(names))
+    info.registered = registered
     return info
 
 
@@ -145,8 +202,9 @@ def _create_manager() -> tuple[pluggy.PluginManager, list[PluginInfo]]:
     entry_points = sorted(
         metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda point: point.name
     )
+    loaded: dict[str, str] = {}
     for entry_point in entry_points:
-        report.append(_load_entry_point(manager, entry_point))
+        report.append(_load_entry_point(manager, entry_point, loaded))
     return manager, report
 
 

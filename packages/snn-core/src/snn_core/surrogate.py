@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from snn_core._checks import real
 from snn_core.registry import SURROGATES
 
 __all__ = [
@@ -82,9 +83,7 @@ class Surrogate:
 
 
 def _positive(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"surrogate {name} must be a positive finite number, got {value!r}")
-    return float(value)
+    return real(f"surrogate {name}", value, positive=True)
 
 
 @SURROGATES.register("sigmoid")

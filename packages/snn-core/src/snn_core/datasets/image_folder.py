@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snn_core._checks import flag
 from snn_core.datasets.base import DatasetInfo, DatasetSplits, ImageDataset, split_indices
 from snn_core.registry import DATASETS
 
@@ -73,11 +74,15 @@ def load_image_folder(
         seed: Seed of that split.
 
     Raises:
-        ValueError: If ``data_dir`` is None.
+        ValueError: If ``data_dir`` is None or ``image_size`` is not a positive integer.
+        TypeError: If ``grey`` is not a bool.
         FileNotFoundError: If the folder or its class folders hold no images.
     """
     if data_dir is None:
         raise ValueError("the image-folder dataset needs data_dir (CLI: --data-dir DIR)")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a whole number of pixels >= 1, got {image_size!r}")
+    grey = flag("grey", grey)
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} not found")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
+import logging
 import os
-import warnings
 from typing import Any, ClassVar, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
+from snn_core._checks import flag, real
 from snn_core.surrogate import Surrogate, resolve_surrogate, surrogate_config
 
 __all__ = [
@@ -22,6 +22,8 @@ __all__ = [
     "set_default_backend",
 ]
 
+logger = logging.getLogger(__name__)
+
 ResetMode = Literal["hard", "soft", "none"]
 Backend = Literal["auto", "reference", "fused", "compiled"]
 SpikeKind = Literal["binary", "multilevel", "float"]
@@ -31,22 +33,33 @@ _RESET_MODES: tuple[str, ...] = get_args(ResetMode)
 
 _default_backend: str = os.environ.get("SNN_CORE_BACKEND", "auto")
 if _default_backend not in _BACKENDS:
-    warnings.warn(
-        f"environment variable SNN_CORE_BACKEND={_default_backend!r} is invalid (use one of "
-        f"{', '.join(_BACKENDS)}); using 'auto'",
-        stacklevel=1,
+    logger.warning(
+        "environment variable SNN_CORE_BACKEND=%r is invalid (use one of %s); using 'auto'",
+        _default_backend,
+        ", ".join(_BACKENDS),
     )
     _default_backend = "auto"
 
+
+def _compile_min_elements(default: int = 1 << 20) -> int:
+    text = os.environ.get("SNN_CORE_COMPILE_MIN_ELEMENTS")
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        logger.warning(
+            "environment variable SNN_CORE_COMPILE_MIN_ELEMENTS=%r is not an integer element "
+            "count; using %d",
+            text,
+            default,
+        )
+        return default
+
+
 # "auto" compiles only sequences at least this large: compiling costs seconds once per neuron
 # configuration and input shape, which pays off on large training inputs, not on small ones.
-try:
-    COMPILE_MIN_ELEMENTS = int(os.environ.get("SNN_CORE_COMPILE_MIN_ELEMENTS", str(1 << 20)))
-except ValueError as _error:
-    raise ValueError(
-        "environment variable SNN_CORE_COMPILE_MIN_ELEMENTS must be an integer element count, got "
-        f"{os.environ['SNN_CORE_COMPILE_MIN_ELEMENTS']!r}"
-    ) from _error
+COMPILE_MIN_ELEMENTS = _compile_min_elements()
 
 
 def set_default_backend(backend: Backend) -> None:
@@ -84,6 +97,21 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return dtype
 
 
+def _initial_potential_tensor(v_init: float | Tensor | list[Any]) -> Tensor:
+    if isinstance(v_init, Tensor):
+        if not (v_init.dtype.is_floating_point or v_init.dtype in (torch.int32, torch.int64)):
+            raise TypeError(f"v_init must be a real-valued tensor, got dtype {v_init.dtype}")
+        return v_init.to(torch.float32).clone()
+    if isinstance(v_init, (list, tuple)):
+        try:
+            return torch.tensor(v_init, dtype=torch.float32)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"v_init must be a number, a tensor or a nested list of numbers, got {v_init!r}"
+            ) from error
+    return torch.tensor(real("v_init", v_init), dtype=torch.float32)
+
+
 class BaseNeuron(nn.Module):
     """A spiking neuron layer split into charge, fire and reset steps.
 
@@ -106,10 +134,16 @@ class BaseNeuron(nn.Module):
         learnable_threshold: Make the threshold a trainable scalar parameter.
         backend: ``"reference"`` runs the readable step loop. ``"fused"`` runs a single autograd
             node that matches it, and ``"compiled"`` runs that node through ``torch.compile``.
-            ``"auto"`` follows :func:`set_default_backend` (compiled for large inputs, else fused). Neurons without a fused kernel always use the loop.
+            ``"auto"`` follows :func:`set_default_backend` (compiled for large inputs, else
+            fused). Neurons without a fused kernel always use the loop. NOTE: the fused and
+            compiled kernels agree with the loop for finite inputs; an infinite input current
+            can give NaN potentials there where the loop fires (inputs are not checked, which
+            would cost a pass over them).
 
     Raises:
-        ValueError: For an unknown reset mode or backend, or a non-finite threshold.
+        ValueError: For an unknown reset mode or backend, or a non-finite threshold or reset.
+        TypeError: For a threshold, reset or initial potential that is not a number, or a flag
+            that is not a bool.
     """
 
     spike_kind: ClassVar[SpikeKind] = "binary"
@@ -141,22 +175,19 @@ class BaseNeuron(nn.Module):
             )
         if backend not in _BACKENDS:
             raise ValueError(f"invalid backend {backend!r}; use one of {', '.join(_BACKENDS)}")
-        if not math.isfinite(float(v_threshold)):
-            raise ValueError(f"v_threshold must be finite, got {v_threshold!r}")
-        if not math.isfinite(float(v_reset)):
-            raise ValueError(f"v_reset must be finite, got {v_reset!r}")
+        threshold = real("v_threshold", v_threshold)
 
         self.reset_mode: ResetMode = reset_mode
-        self.v_reset = float(v_reset)
-        self.detach_reset = bool(detach_reset)
+        self.v_reset = real("v_reset", v_reset)
+        self.detach_reset = flag("detach_reset", detach_reset)
         self.backend: Backend = backend
         self.surrogate = resolve_surrogate(surrogate)
-        self.learnable_threshold = bool(learnable_threshold)
+        self.learnable_threshold = flag("learnable_threshold", learnable_threshold)
         if self.learnable_threshold:
-            self.v_threshold: float | nn.Parameter = nn.Parameter(torch.tensor(float(v_threshold)))
+            self.v_threshold: float | nn.Parameter = nn.Parameter(torch.tensor(threshold))
         else:
-            self.v_threshold = float(v_threshold)
-        self.register_buffer("v_init", torch.as_tensor(v_init, dtype=torch.float32).clone())
+            self.v_threshold = threshold
+        self.register_buffer("v_init", _initial_potential_tensor(v_init))
 
     # ----------------------------------------------------------------------------------------------
     # The three steps of the dynamics.
@@ -224,8 +255,13 @@ class BaseNeuron(nn.Module):
 
         Raises:
             ValueError: If ``state`` does not have ``x_t``'s shape, or ``v_init`` does not fit it.
-            TypeError: If ``x_t`` is not floating point.
+            TypeError: If ``x_t`` or ``state`` is not floating point.
         """
+        if state is not None and not state.dtype.is_floating_point:
+            raise TypeError(
+                f"state must be a floating-point membrane potential, got dtype {state.dtype}; pass "
+                "the state that the previous step returned, or None"
+            )
         if state is not None and state.shape != x_t.shape:
             raise ValueError(
                 f"state of shape {tuple(state.shape)} does not match the step input of shape "
@@ -287,12 +323,21 @@ class BaseNeuron(nn.Module):
             spikes.append(spike)
         return torch.stack(spikes)
 
+    def has_fused_kernel(self) -> bool:
+        """Return whether this neuron runs fused kernels; False runs the reference loop always.
+
+        A subclass that overrides ``_forward_fused`` overrides this too.
+        """
+        return False
+
     def _forward_fused(self, x_seq: Tensor, compiled: bool) -> Tensor | None:
         """Run a fused kernel, or return None where the neuron has none (the loop then runs)."""
         return None
 
     def resolved_backend(self, x_seq: Tensor) -> str:
         """Return the backend a forward on ``x_seq`` uses: "reference", "fused" or "compiled"."""
+        if not self.has_fused_kernel():
+            return "reference"
         backend = self.backend if self.backend != "auto" else _default_backend
         if backend == "auto":
             from snn_core.neuron.fused import compiler_available

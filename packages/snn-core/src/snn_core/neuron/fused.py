@@ -27,6 +27,7 @@ their eager twins in :mod:`snn_core.neuron.fused_eager`, written for fewer passe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import shutil
@@ -213,6 +214,7 @@ def _with_own_code(function: Callable[..., Any]) -> Callable[..., Any]:
     ``torch._dynamo.config.recompile_limit`` (8 by default), per code object. Every neuron
     configuration compiles a copy, so the limit applies to each configuration alone (it then caps
     the number of sequence lengths T per configuration) instead of to all of them together.
+    :func:`_compile_limits` raises the limit to fit :data:`MAX_COMPILED_VARIANTS`.
     """
     copy = types.FunctionType(
         function.__code__.replace(),
@@ -239,6 +241,57 @@ def _compiled_kernels(spec: FusedSpec) -> tuple[Callable[..., Any], Callable[...
 # Specs whose compilation failed once; they run eagerly from then on.
 _compile_failures: set[FusedSpec] = set()
 
+# Input variants (sequence length T, dtype, rank, sizes 0 and 1, ...) compiled per configuration.
+# Each variant costs seconds of compilation; past this many the configuration's new variants run
+# the eager fused kernels, with one warning.
+MAX_COMPILED_VARIANTS = 16
+_compiled_variants: dict[FusedSpec, set[tuple[Any, ...]]] = {}
+_variant_warnings: set[FusedSpec] = set()
+
+
+def _variant(x_seq: Tensor, v0: Tensor, keep_potentials: bool) -> tuple[Any, ...]:
+    """Return what makes dynamo compile a new graph: dynamic sizes specialise on 0 and 1 only."""
+    return (
+        x_seq.shape[0],
+        x_seq.dtype,
+        x_seq.device.type,
+        tuple(min(size, 2) for size in x_seq.shape[1:]),
+        tuple(min(size, 2) for size in v0.shape),
+        keep_potentials,
+    )
+
+
+def _use_compiled(spec: FusedSpec, variant: tuple[Any, ...]) -> bool:
+    if spec in _compile_failures:
+        return False
+    seen = _compiled_variants.setdefault(spec, set())
+    if variant in seen:
+        return True
+    if len(seen) >= MAX_COMPILED_VARIANTS:
+        if spec not in _variant_warnings:
+            _variant_warnings.add(spec)
+            logger.warning(
+                "%s has been compiled for %d input variants (sequence length, dtype, rank); new "
+                "variants run the eager fused kernels. Raise snn_core.neuron.fused."
+                "MAX_COMPILED_VARIANTS to compile more",
+                spec,
+                MAX_COMPILED_VARIANTS,
+            )
+        return False
+    seen.add(variant)
+    return True
+
+
+def _compile_limits() -> contextlib.AbstractContextManager[Any]:
+    """Let dynamo recompile each kernel for every variant that :func:`_use_compiled` admits."""
+    import torch._dynamo
+
+    # The backward compiles up to four graphs per forward variant (threshold and decay gradients).
+    limit = 4 * MAX_COMPILED_VARIANTS
+    if torch._dynamo.config.recompile_limit >= limit:
+        return contextlib.nullcontext()
+    return torch._dynamo.config.patch(recompile_limit=limit)
+
 
 def _kernels(spec: FusedSpec, compiled: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
     if compiled and spec not in _compile_failures:
@@ -259,10 +312,12 @@ class _FusedMultiStep(torch.autograd.Function):
         spec: FusedSpec,
         compiled: bool,
     ) -> Tensor:
-        forward_fn, _ = _kernels(spec, compiled)
         keep_potentials = any(ctx.needs_input_grad[:4])
+        compiled = compiled and _use_compiled(spec, _variant(x_seq, v0, keep_potentials))
+        forward_fn, _ = _kernels(spec, compiled)
         try:
-            spikes, h_seq = forward_fn(x_seq, v0, threshold, decay, keep_potentials)
+            with _compile_limits() if compiled else contextlib.nullcontext():
+                spikes, h_seq = forward_fn(x_seq, v0, threshold, decay, keep_potentials)
         except Exception as error:  # torch.compile raises many types; fall back once, loudly
             if not compiled:
                 raise
@@ -285,16 +340,17 @@ class _FusedMultiStep(torch.autograd.Function):
     def backward(ctx: Any, grad_spikes: Tensor) -> tuple[Tensor | None, ...]:
         h_seq, x_seq, v0, threshold, decay = ctx.saved_tensors
         _, backward_fn = _kernels(ctx.spec, ctx.compiled)
-        grad_x, grad_v, grad_threshold, grad_decay = backward_fn(
-            grad_spikes.contiguous(),
-            h_seq,
-            x_seq,
-            v0,
-            threshold,
-            decay,
-            bool(ctx.needs_input_grad[2]),
-            ctx.need_decay_grad,
-        )
+        with _compile_limits() if ctx.compiled else contextlib.nullcontext():
+            grad_x, grad_v, grad_threshold, grad_decay = backward_fn(
+                grad_spikes.contiguous(),
+                h_seq,
+                x_seq,
+                v0,
+                threshold,
+                decay,
+                bool(ctx.needs_input_grad[2]),
+                ctx.need_decay_grad,
+            )
         grad_v0 = grad_v.sum_to_size(v0.shape) if ctx.needs_input_grad[1] else None
         return (
             grad_x if ctx.needs_input_grad[0] else None,

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from snn_core._checks import flag, real
 from snn_core.neuron.base import BaseNeuron, compute_dtype
 from snn_core.neuron.fused import FusedSpec, fused_multistep
 from snn_core.registry import NEURONS
@@ -36,8 +37,11 @@ class IFNeuron(BaseNeuron):
     def charge(self, x_t: Tensor, v: Tensor) -> Tensor:
         return v + x_t
 
+    def has_fused_kernel(self) -> bool:
+        return not _overrides_dynamics(self, IFNeuron)
+
     def _forward_fused(self, x_seq: Tensor, compiled: bool) -> Tensor | None:
-        if _overrides_dynamics(self, IFNeuron):
+        if not self.has_fused_kernel():
             return None
         spec = FusedSpec(
             has_leak=False,
@@ -79,10 +83,11 @@ class LIFNeuron(BaseNeuron):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not (math.isfinite(tau) and tau > 1.0):
-            raise ValueError(f"tau must be a finite number greater than 1 time step, got {tau!r}")
-        self.decay_input = bool(decay_input)
-        self.learnable_decay = bool(learnable_decay)
+        tau = real("tau", tau)
+        if tau <= 1.0:
+            raise ValueError(f"tau must be greater than 1 time step, got {tau!r}")
+        self.decay_input = flag("decay_input", decay_input)
+        self.learnable_decay = flag("learnable_decay", learnable_decay)
         if self.learnable_decay:
             self.decay_logit: nn.Parameter | None = nn.Parameter(torch.tensor(-math.log(tau - 1.0)))
             self._tau = None
@@ -110,8 +115,11 @@ class LIFNeuron(BaseNeuron):
             return v + (x_t - (v - self.v_reset)) * decay
         return v - (v - self.v_reset) * decay + x_t
 
+    def has_fused_kernel(self) -> bool:
+        return not _overrides_dynamics(self, LIFNeuron)
+
     def _forward_fused(self, x_seq: Tensor, compiled: bool) -> Tensor | None:
-        if _overrides_dynamics(self, LIFNeuron):
+        if not self.has_fused_kernel():
             return None
         spec = FusedSpec(
             has_leak=True,

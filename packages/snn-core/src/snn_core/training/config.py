@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -45,12 +46,28 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
+        if self.epochs < 1:
+            raise ValueError(f"epochs (--epochs) must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size (--batch-size) must be at least 1, got {self.batch_size}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr (--lr) must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(
-                f"epochs and batch_size must be positive, got {self.epochs} and {self.batch_size}"
+                f"weight_decay (--weight-decay) must be a number >= 0, got {self.weight_decay}"
             )
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.max_grad_norm is not None and not (
+            math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0
+        ):
+            # A negative norm would flip the gradients' sign inside clip_grad_norm_.
+            raise ValueError(
+                f"max_grad_norm (--max-grad-norm) must be a positive number, got "
+                f"{self.max_grad_norm}; leave it unset to train without clipping"
+            )
+        if self.resume and self.out_dir is None:
+            raise ValueError(
+                "resume (--resume) needs out_dir (--out-dir), the folder with the checkpoint"
+            )
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"invalid optimizer {self.optimizer!r}; use 'adam' or 'sgd'")
         if self.scheduler not in ("cosine", "none"):
