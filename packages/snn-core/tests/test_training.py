@@ -290,3 +290,15 @@ def test_cli_rejects_a_file_as_out_dir(tmp_path: Path, capsys: pytest.CaptureFix
     with pytest.raises(SystemExit):
         main(["train", "--out-dir", str(tmp_path / "taken")])
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_quiet_flag_works_on_either_side_of_the_command(
+    position: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ["train", "--epochs", "1", "--time-steps", "1", "--out-dir", str(tmp_path)]
+    arguments = ["-q", *command] if position == "before" else [*command, "-q"]
+    assert main(arguments) == 0
+    captured = capsys.readouterr()
+    assert "epoch 1" not in captured.err  # -q hides the per-epoch info lines
+    assert "test accuracy" in captured.out

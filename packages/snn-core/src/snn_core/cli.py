@@ -45,12 +45,34 @@ def output_folder(text: str) -> Path:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, out_dir: str | None = None) -> None:
-    """Add ``--device``, ``--seed`` and ``--out-dir`` to a subcommand's parser.
+    """Add ``--device``, ``--seed``, ``--out-dir`` and ``-v``/``-q`` to a subcommand's parser.
+
+    ``-v`` and ``-q`` may then follow the command name as well as precede it.
 
     Args:
         parser: The subcommand's parser.
         out_dir: Default output folder; None means the command writes no files unless asked.
     """
+    verbosity = parser.add_mutually_exclusive_group()
+    # SUPPRESS: without the flag the subcommand leaves the value `snn -v` set untouched.
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const=1,
+        dest="verbosity",
+        default=argparse.SUPPRESS,
+        help="log debug messages",
+    )
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        action="store_const",
+        const=-1,
+        dest="verbosity",
+        default=argparse.SUPPRESS,
+        help="log warnings and errors only, no progress bars",
+    )
     parser.add_argument(
         "--device",
         default="auto",
