@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 
 from snn_convert import (
     ConversionConfig,
+    compare_reparameterized,
     convert_to_snn,
     evaluate_ann,
     evaluate_per_step,
@@ -36,7 +37,6 @@ from snn_convert import (
     offset_spike_histograms,
     reparameterize_lmht,
     srp_mask_statistics,
-    sum_sub_steps,
 )
 from snn_convert.experiment import (
     ExperimentConfig,
@@ -73,15 +73,8 @@ def _lmht_run(
     reparameterized = reparameterize_lmht(network)
     reparam_accuracy = evaluate_per_step(reparameterized, loader)["accuracy_per_step"][-1]
 
-    agree = total = 0
-    max_difference = 0.0
-    with torch.no_grad():
-        for images, _ in loader:
-            lmht_logits = network(images)
-            sub = sum_sub_steps(reparameterized(images), level)
-            agree += int((lmht_logits.sum(0).argmax(-1) == sub.sum(0).argmax(-1)).sum())
-            total += images.shape[0]
-            max_difference = max(max_difference, float((lmht_logits - sub).abs().max()))
+    single = compare_reparameterized(network, loader, dtype=torch.float32)
+    double = compare_reparameterized(network, loader, dtype=torch.float64)
     return {
         "time_steps": steps,
         "level": level,
@@ -89,8 +82,10 @@ def _lmht_run(
         "accuracy_before_finetune": before,
         "accuracy": after,
         "reparameterized_accuracy": reparam_accuracy,
-        "reparameterized_prediction_agreement": agree / total,
-        "reparameterized_max_logit_difference": max_difference,
+        "reparameterized_prediction_agreement": single["prediction_agreement"],
+        "reparameterized_max_logit_difference": single["max_logit_difference"],
+        "reparameterized_max_logit_difference_float64": double["max_logit_difference"],
+        "reparameterized_prediction_agreement_float64": double["prediction_agreement"],
         "finetune_epochs": epochs,
         "finetune_seconds": seconds,
     }
@@ -115,6 +110,13 @@ def main() -> int:
         "--ann-checkpoint", default=None, help="load this QCFS ANN instead of training"
     )
     parser.add_argument("--skip-lmht", action="store_true", help="skip the LM-HT fine-tuning runs")
+    parser.add_argument(
+        "--lmht-steps",
+        type=int,
+        nargs="+",
+        default=list(REPORTED_STEPS),
+        help="LM-HT time steps T to fine-tune and reparameterise, one network each",
+    )
     args = parser.parse_args()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -193,7 +195,7 @@ def main() -> int:
             module.level = args.level
 
     lmht_runs = []
-    for steps in () if args.skip_lmht else REPORTED_STEPS:
+    for steps in () if args.skip_lmht else args.lmht_steps:
         run = _lmht_run(
             ann, splits, loader, args.lmht_level, steps, args.lmht_epochs, args.lmht_lr, args.seed
         )

@@ -5,6 +5,7 @@ from torch.utils.data import DataLoader
 from snn_convert import (
     QCFS,
     build_lmht_network,
+    compare_reparameterized,
     evaluate_per_step,
     hybrid_lmht_network,
     lmht_neurons,
@@ -94,3 +95,24 @@ def test_hybrid_reparameterized_logits_equal_float64(digits_qcfs_ann, digits_spl
         block_logits = sum_sub_steps(reparameterized(images), 2)
     assert block_logits.shape == logits.shape == (time_steps, len(images), 10)
     assert float((block_logits - logits).abs().max()) < 1e-9
+
+
+def test_compare_reparameterized_reports_both_precisions(digits_qcfs_ann, digits_splits):
+    ann, _ = digits_qcfs_ann
+    torch.manual_seed(8)
+    network = hybrid_lmht_network(ann, level=2, time_steps=8).eval()
+    with torch.no_grad():
+        for neuron in lmht_neurons(network):
+            neuron.leak_logit.uniform_(-0.5, 0.5)
+            neuron.mixing_logits.normal_(0.0, 0.5)
+    loader = torch.utils.data.DataLoader(digits_splits.test, batch_size=128)
+    double = compare_reparameterized(network, loader, dtype=torch.float64)
+    single = compare_reparameterized(network, loader, dtype=torch.float32)
+    assert double["samples"] == len(digits_splits.test)
+    assert double["max_logit_difference"] < 1e-9
+    assert double["prediction_agreement"] == 1.0
+    assert single["prediction_agreement"] > 0.95
+    # The network given is left in float32: the float64 comparison worked on a copy.
+    assert next(network.parameters()).dtype == torch.float32
+    with pytest.raises(ValueError, match="floating-point dtype"):
+        compare_reparameterized(network, loader, dtype=torch.int64)

@@ -30,6 +30,7 @@ from snn_convert.layers import (
 from snn_convert.lmht import LMHTNeuron, ReparameterizedLMHTNeuron, multilevel_fire
 from snn_convert.lmht_network import (
     build_lmht_network,
+    compare_reparameterized,
     hybrid_from_converted,
     hybrid_lmht_network,
     lmht_neurons,
@@ -59,6 +60,7 @@ __all__ = [
     "UnsupportedActivationError",
     "__version__",
     "build_lmht_network",
+    "compare_reparameterized",
     "convert_to_snn",
     "cos_initial_potential",
     "desired_spike_count",

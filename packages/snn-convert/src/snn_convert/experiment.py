@@ -14,7 +14,11 @@ from torch.utils.data import DataLoader, Subset
 
 from snn_convert.convert import ConversionConfig, convert_to_snn
 from snn_convert.evaluate import evaluate_ann, evaluate_per_step, offset_spike_histograms
-from snn_convert.lmht_network import hybrid_lmht_network, reparameterize_lmht, sum_sub_steps
+from snn_convert.lmht_network import (
+    compare_reparameterized,
+    hybrid_lmht_network,
+    reparameterize_lmht,
+)
 from snn_convert.models import build_ann
 from snn_convert.prepare import prepare_qcfs_model
 from snn_convert.training import train_classifier, train_qcfs
@@ -187,20 +191,11 @@ def _run_lmht(
     reparam_accuracy = evaluate_per_step(reparameterized, loader, device=device)[
         "accuracy_per_step"
     ]
-    # The difference compares per-step logits (IF logits summed over each block of L sub-steps).
-    # In float32 it can exceed 1 while every prediction agrees, because a potential within rounding
-    # error of a threshold can move a spike to another step or drop it (see reparameterize_lmht).
-    max_difference, agreement, samples = 0.0, 0, 0
-    with torch.no_grad():
-        for images, _ in loader:
-            images = images.to(device)
-            lmht_logits = network(images)
-            block_logits = sum_sub_steps(reparameterized(images), level)
-            max_difference = max(max_difference, float((lmht_logits - block_logits).abs().max()))
-            agreement += int(
-                (lmht_logits.sum(0).argmax(-1) == block_logits.sum(0).argmax(-1)).sum()
-            )
-            samples += images.shape[0]
+    # Per-step logits of the two forms, in float32 as trained and in float64. In float32 they can
+    # differ by more than 1 while every prediction agrees, because a potential within rounding
+    # error of a threshold can move a spike (see reparameterize_lmht); float64 removes most ties.
+    single = compare_reparameterized(network, loader, dtype=torch.float32, device=device)
+    double = compare_reparameterized(network, loader, dtype=torch.float64, device=device)
     return {
         "level": level,
         "time_steps": steps,
@@ -209,8 +204,10 @@ def _run_lmht(
         "finetune_epochs": config.lmht_epochs,
         "finetune_seconds": seconds,
         "reparameterized_accuracy_per_sub_step": reparam_accuracy,
-        "reparameterized_max_logit_difference": max_difference,
-        "reparameterized_prediction_agreement": agreement / max(samples, 1),
+        "reparameterized_max_logit_difference": single["max_logit_difference"],
+        "reparameterized_prediction_agreement": single["prediction_agreement"],
+        "reparameterized_max_logit_difference_float64": double["max_logit_difference"],
+        "reparameterized_prediction_agreement_float64": double["prediction_agreement"],
     }
 
 
