@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
+from lif_speed import median_ms  # this folder is on sys.path when the script runs
 
 from snn_core.neuron import fused_eager
 from snn_core.neuron.fused import FusedSpec
@@ -25,17 +24,6 @@ from snn_core.surrogate import resolve_surrogate
 
 STEP_SHAPE = (32, 128, 16, 16)
 TIME_STEPS = 8
-
-
-def median_ms(run: Callable[[], object], repeats: int) -> float:
-    for _ in range(3):
-        run()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1e3
 
 
 def operation_table(repeats: int) -> None:
@@ -61,7 +49,7 @@ def operation_table(repeats: int) -> None:
     print(f"| operation on {list(STEP_SHAPE)} | ms |")
     print("|---|---|")
     for name, run in operations.items():
-        print(f"| {name} | {median_ms(run, repeats):.3f} |", flush=True)
+        print(f"| {name} | {median_ms(run, warmup=3, repeats=repeats):.3f} |", flush=True)
 
 
 def block_table(repeats: int, sizes: list[int]) -> None:
@@ -85,7 +73,9 @@ def block_table(repeats: int, sizes: list[int]) -> None:
             fused_eager.CPU_BLOCK_ELEMENTS = size
             _, potentials = fused_eager.eager_forward(spec, x, v0, threshold, decay)
             forward = median_ms(
-                lambda: fused_eager.eager_forward(spec, x, v0, threshold, decay), repeats
+                lambda: fused_eager.eager_forward(spec, x, v0, threshold, decay),
+                warmup=3,
+                repeats=repeats,
             )
             backward = median_ms(
                 functools.partial(
@@ -100,7 +90,8 @@ def block_table(repeats: int, sizes: list[int]) -> None:
                     need_threshold_grad=False,
                     need_decay_grad=False,
                 ),
-                repeats,
+                warmup=3,
+                repeats=repeats,
             )
             marker = " (default)" if size == default else ""
             print(

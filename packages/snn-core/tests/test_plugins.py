@@ -199,42 +199,27 @@ class _FakeEntryPoint:
 
 
 def test_failing_entry_point_keeps_its_siblings_registrations(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    install_fake_entry_points: Callable[[list[_FakeEntryPoint], dict[str, str]], None],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    (tmp_path / "tmp_sibling_good.py").write_text(textwrap.dedent(SIBLING_GOOD))
-    (tmp_path / "tmp_sibling_broken.py").write_text(textwrap.dedent(SIBLING_BROKEN))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    points = [
-        _FakeEntryPoint("tmp-sibling-a", "tmp_sibling_good", "tmp-siblings"),
-        _FakeEntryPoint("tmp-sibling-b", "tmp_sibling_broken", "tmp-siblings"),
-    ]
-    real_entry_points = metadata.entry_points
-
-    def entry_points(**kwargs: str) -> object:
-        if kwargs.get("group") == plugins.ENTRY_POINT_GROUP:
-            return list(real_entry_points(**kwargs)) + points
-        return real_entry_points(**kwargs)
-
-    monkeypatch.setattr(plugins.metadata, "entry_points", entry_points)
-    plugins.reset_plugins()
-    try:
-        report = {info.name: info for info in plugins.plugin_report()}
-        assert report["tmp-sibling-a"].loaded
-        assert report["tmp-sibling-a"].registered == {"encoders": ["tmp-sibling-encoder"]}
-        assert report["tmp-sibling-b"].error is not None
-        assert report["tmp-sibling-b"].registered == {}
-        assert ENCODERS.entry("tmp-sibling-encoder").owner == "tmp-siblings"
-        assert "tmp-sibling-half" not in NEURONS
-        assert main(["plugins"]) == 0
-        output = capsys.readouterr().out
-        assert "tmp-sibling-a (tmp-siblings 1.2.3): ok" in output
-        assert "encoders: tmp-sibling-encoder" in output
-    finally:
-        for registry in plugins.ALL_REGISTRIES.values():
-            registry.unregister_owner("tmp-siblings")
-        plugins.reset_plugins()
-        for module in ("tmp_sibling_good", "tmp_sibling_broken"):
-            sys.modules.pop(module, None)
+    install_fake_entry_points(
+        [
+            _FakeEntryPoint("tmp-sibling-a", "tmp_sibling_good", "tmp-siblings"),
+            _FakeEntryPoint("tmp-sibling-b", "tmp_sibling_broken", "tmp-siblings"),
+        ],
+        {"tmp_sibling_good": SIBLING_GOOD, "tmp_sibling_broken": SIBLING_BROKEN},
+    )
+    report = {info.name: info for info in plugins.plugin_report()}
+    assert report["tmp-sibling-a"].loaded
+    assert report["tmp-sibling-a"].registered == {"encoders": ["tmp-sibling-encoder"]}
+    assert report["tmp-sibling-b"].error is not None
+    assert report["tmp-sibling-b"].registered == {}
+    assert ENCODERS.entry("tmp-sibling-encoder").owner == "tmp-siblings"
+    assert "tmp-sibling-half" not in NEURONS
+    assert main(["plugins"]) == 0
+    output = capsys.readouterr().out
+    assert "tmp-sibling-a (tmp-siblings 1.2.3): ok" in output
+    assert "encoders: tmp-sibling-encoder" in output
 
 
 def test_cli_plugins_lists_each_plugins_commands(

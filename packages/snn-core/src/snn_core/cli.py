@@ -44,6 +44,28 @@ def output_folder(text: str) -> Path:
     return path
 
 
+def _add_verbosity_flags(parser: argparse.ArgumentParser, default: Any) -> None:
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const=1,
+        dest="verbosity",
+        default=default,
+        help="log debug messages",
+    )
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        action="store_const",
+        const=-1,
+        dest="verbosity",
+        default=default,
+        help="log warnings and errors only, no progress bars",
+    )
+
+
 def add_common_arguments(parser: argparse.ArgumentParser, out_dir: str | None = None) -> None:
     """Add ``--device``, ``--seed``, ``--out-dir`` and ``-v``/``-q`` to a subcommand's parser.
 
@@ -53,26 +75,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, out_dir: str | None = 
         parser: The subcommand's parser.
         out_dir: Default output folder; None means the command writes no files unless asked.
     """
-    verbosity = parser.add_mutually_exclusive_group()
     # SUPPRESS: without the flag the subcommand leaves the value `snn -v` set untouched.
-    verbosity.add_argument(
-        "-v",
-        "--verbose",
-        action="store_const",
-        const=1,
-        dest="verbosity",
-        default=argparse.SUPPRESS,
-        help="log debug messages",
-    )
-    verbosity.add_argument(
-        "-q",
-        "--quiet",
-        action="store_const",
-        const=-1,
-        dest="verbosity",
-        default=argparse.SUPPRESS,
-        help="log warnings and errors only, no progress bars",
-    )
+    _add_verbosity_flags(parser, default=argparse.SUPPRESS)
     parser.add_argument(
         "--device",
         default="auto",
@@ -353,24 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     from snn_core.plugins import get_plugin_manager
 
     parser = argparse.ArgumentParser(prog="snn", description="Spiking neural network toolkit.")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument(
-        "-v",
-        "--verbose",
-        action="store_const",
-        const=1,
-        dest="verbosity",
-        default=0,
-        help="log debug messages",
-    )
-    verbosity.add_argument(
-        "-q",
-        "--quiet",
-        action="store_const",
-        const=-1,
-        dest="verbosity",
-        help="log warnings and errors only, no progress bars",
-    )
+    _add_verbosity_flags(parser, default=0)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     plugins_parser = subparsers.add_parser(
