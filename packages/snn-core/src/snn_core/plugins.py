@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -19,7 +20,12 @@ from typing import Any
 import pluggy
 
 from snn_core import hookspecs
-from snn_core.registry import ALL_REGISTRIES, normalize_distribution_name, registering_as
+from snn_core.registry import (
+    ALL_REGISTRIES,
+    RegistryEntry,
+    normalize_distribution_name,
+    registering_as,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -65,13 +71,20 @@ _report: list[PluginInfo] = []
 _loading = False
 
 
-def _registered_by(owner: str) -> dict[str, list[str]]:
+def _names_where(
+    keep: Callable[[str, str, RegistryEntry[Any]], bool],
+) -> dict[str, list[str]]:
+    """Return the sorted names, per registry kind, whose ``keep(kind, name, entry)`` is true."""
     found: dict[str, list[str]] = {}
     for kind, registry in ALL_REGISTRIES.items():
-        names = sorted(name for name, entry in registry._entries.items() if entry.owner == owner)
+        names = sorted(name for name, entry in registry._entries.items() if keep(kind, name, entry))
         if names:
             found[kind] = names
     return found
+
+
+def _registered_by(owner: str) -> dict[str, list[str]]:
+    return _names_where(lambda kind, name, entry: entry.owner == owner)
 
 
 def _registered_names() -> dict[str, set[str]]:
@@ -80,30 +93,12 @@ def _registered_names() -> dict[str, set[str]]:
 
 def _added_since(before: dict[str, set[str]]) -> dict[str, list[str]]:
     """Return the names registered after the snapshot ``before``, per registry kind."""
-    found: dict[str, list[str]] = {}
-    for kind, registry in ALL_REGISTRIES.items():
-        names = sorted(set(registry._entries) - before[kind])
-        if names:
-            found[kind] = names
-    return found
+    return _names_where(lambda kind, name, entry: name not in before[kind])
 
 
-def _module_of(registry_kind: str, name: str) -> str | None:
-    return getattr(ALL_REGISTRIES[registry_kind].entry(name).obj, "__module__", None)
-
-
-def _names_from_module(module: str) -> dict[str, list[str]]:
-    """Return the registered names whose objects are defined in ``module`` or its submodules."""
-    found: dict[str, list[str]] = {}
-    for kind, registry in ALL_REGISTRIES.items():
-        names = sorted(
-            name
-            for name, entry in registry._entries.items()
-            if _within(getattr(entry.obj, "__module__", None), module)
-        )
-        if names:
-            found[kind] = names
-    return found
+def _defined_in(entry: RegistryEntry[Any]) -> str | None:
+    """Return the module that defines the registered object, if it records one."""
+    return getattr(entry.obj, "__module__", None)
 
 
 def _within(module: str | None, package: str) -> bool:
@@ -140,21 +135,19 @@ def _load_entry_point(
             plugin = entry_point.load()
             manager.register(plugin, name=entry_point.name)
     except Exception as error:  # a broken plugin must not stop the others from loading
-        remaining: dict[str, list[str]] = {}
+        # A module that imported completely stays imported, and will not register again for
+        # another entry point that imports it, so its names stay. The failing entry point's own
+        # module, and modules whose import failed, lose theirs.
+        remaining = _names_where(
+            lambda kind, name, entry: (
+                name not in before[kind]
+                and _defined_in(entry) in sys.modules
+                and not _within(_defined_in(entry), module)
+            )
+        )
         for kind, names in _added_since(before).items():
-            for name in names:
-                defined_in = _module_of(kind, name)
-                # A module that imported completely stays imported, and will not register again
-                # for another entry point that imports it, so its names stay. The failing entry
-                # point's own module, and modules whose import failed, lose theirs.
-                if (
-                    defined_in is not None
-                    and defined_in in sys.modules
-                    and not _within(defined_in, module)
-                ):
-                    remaining.setdefault(kind, []).append(name)
-                else:
-                    ALL_REGISTRIES[kind].unregister(name)
+            for name in set(names) - set(remaining.get(kind, [])):
+                ALL_REGISTRIES[kind].unregister(name)
         if manager.has_plugin(entry_point.name):
             manager.unregister(name=entry_point.name)
         summary = "".join(traceback.format_exception_only(type(error), error)).strip()
@@ -171,11 +164,11 @@ def _load_entry_point(
             )
         logger.debug("traceback of plugin %r", entry_point.name, exc_info=True)
         return info
-    registered = _added_since(before)
-    # Names of this entry point's module that an earlier entry point imported first.
-    for kind, names in _names_from_module(module).items():
-        registered[kind] = sorted(set(registered.get(kind, [])) | set(names))
-    info.registered = registered
+    # The names added while it loaded, and those of its own module that an earlier entry point
+    # imported first.
+    info.registered = _names_where(
+        lambda kind, name, entry: name not in before[kind] or _within(_defined_in(entry), module)
+    )
     return info
 
 
