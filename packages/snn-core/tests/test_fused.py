@@ -155,8 +155,8 @@ def test_each_compiled_configuration_has_its_own_recompile_limit() -> None:
 
     x = torch.randn(4, 2, 8)
     compiled_before = counters["frames"]["ok"]
-    # With a limit of 1, configurations sharing one cache would compile once and then fall back
-    # to running eagerly; new v_reset values make new configurations the process has not seen.
+    # With a limit of 1, configurations sharing one cache would compile once and then run
+    # eagerly. New v_reset values give configurations that this process has not compiled yet.
     with torch._dynamo.config.patch(recompile_limit=1), torch.no_grad():
         for v_reset in (0.0125, 0.025, 0.0375):
             neuron = NEURONS.build("lif", backend="compiled", v_reset=v_reset)
@@ -165,7 +165,7 @@ def test_each_compiled_configuration_has_its_own_recompile_limit() -> None:
     assert counters["frames"]["ok"] - compiled_before == 3
 
 
-def test_variants_past_the_cap_run_eager_kernels_with_a_warning(
+def test_variants_past_cap_run_eager(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from snn_core.neuron import fused
@@ -181,3 +181,19 @@ def test_variants_past_the_cap_run_eager_kernels_with_a_warning(
     (spec,) = [spec for spec in fused._compiled_variants if spec.v_reset == 0.0625]
     assert [variant[0] for variant in fused._compiled_variants[spec]] == [3]
     assert "compiled for 1 input variants" in caplog.text
+
+
+def test_compile_failure_falls_back_to_eager(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from snn_core.neuron import fused
+
+    def broken_kernel(*args: object) -> None:
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(fused, "_compiled_kernels", lambda spec: (broken_kernel, broken_kernel))
+    monkeypatch.setattr(fused, "_compile_failures", set())
+    x = torch.randn(4, 3, 5, dtype=torch.float64) + 0.5
+    assert_same("lif", "compiled", x, reset_mode="soft", learnable_threshold=True)
+    assert "torch.compile failed" in caplog.text
+    assert len(fused._compile_failures) == 1

@@ -294,7 +294,7 @@ def _compile_limits() -> contextlib.AbstractContextManager[Any]:
 
 
 def _kernels(spec: FusedSpec, compiled: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    if compiled and spec not in _compile_failures:
+    if compiled:
         return _compiled_kernels(spec)
     from snn_core.neuron.fused_eager import eager_backward, eager_forward
 
@@ -325,7 +325,8 @@ class _FusedMultiStep(torch.autograd.Function):
                 "torch.compile failed for %s (%s); using the eager fused kernel", spec, error
             )
             _compile_failures.add(spec)
-            forward_fn, _ = _kernels(spec, compiled=False)
+            compiled = False  # the backward of this call runs eagerly too
+            forward_fn, _ = _kernels(spec, compiled)
             spikes, h_seq = forward_fn(x_seq, v0, threshold, decay, keep_potentials)
 
         need_decay_grad = bool(ctx.needs_input_grad[3]) and spec.has_leak
