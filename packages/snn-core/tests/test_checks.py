@@ -70,7 +70,10 @@ def test_subclass_with_own_dynamics_reports_reference_backend() -> None:
 
 @pytest.mark.parametrize(
     ("settings", "message"),
-    [({"image_size": 0}, "image_size must be a whole number"), ({"grey": "yes"}, "grey must be")],
+    [
+        ({"image_size": 0}, "image_size must be a positive integer"),
+        ({"grey": "yes"}, "grey must be"),
+    ],
 )
 def test_image_folder_rejects_bad_settings(
     tmp_path: object, settings: dict[str, object], message: str

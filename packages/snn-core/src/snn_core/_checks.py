@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["flag", "real"]
+__all__ = ["flag", "positive_integer", "real"]
 
 
 def real(
@@ -60,3 +60,14 @@ def flag(name: str, value: Any) -> bool:
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise TypeError(f"{name} must be true or false, got {value!r} ({type(value).__name__})")
+
+
+def positive_integer(name: str, value: Any) -> int:
+    """Return ``value`` if it is an int of at least 1 (bool excluded), else raise naming ``name``.
+
+    Raises:
+        ValueError: If ``value`` is not such an int.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value

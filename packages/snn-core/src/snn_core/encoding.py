@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from snn_core._checks import flag, real
+from snn_core._checks import flag, positive_integer, real
 from snn_core.registry import ENCODERS
 
 __all__ = [
@@ -22,12 +22,6 @@ __all__ = [
     "RateEncoder",
     "SpikeCameraEncoder",
 ]
-
-
-def _check_time_steps(time_steps: int) -> int:
-    if not isinstance(time_steps, int) or isinstance(time_steps, bool) or time_steps < 1:
-        raise ValueError(f"time_steps must be a positive integer, got {time_steps!r}")
-    return time_steps
 
 
 def _check_floating(x: Tensor, encoder: str) -> None:
@@ -46,7 +40,7 @@ class Encoder(nn.Module):
 
     def __init__(self, time_steps: int) -> None:
         super().__init__()
-        self.time_steps = _check_time_steps(time_steps)
+        self.time_steps = positive_integer("time_steps", time_steps)
 
     def config(self) -> dict[str, Any]:
         """Return the constructor arguments as a JSON-able dict."""

@@ -21,6 +21,7 @@ from snn_core.datasets import load_dataset
 from snn_core.datasets.base import DatasetSplits
 from snn_core.training import TrainConfig
 from snn_core.training.results import environment_record
+from snn_robust.attacks import _check_eps
 from snn_robust.estimators import resolve_estimators
 from snn_robust.evaluation import gradient_norms, make_loader, robustness_table
 from snn_robust.plotting import format_table, plot_accuracy_vs_eps
@@ -39,12 +40,10 @@ def pixel_eps(text: str) -> float:
         value = float(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from error
-    if not 0.0 <= value <= 1.0:  # also rejects nan
-        raise argparse.ArgumentTypeError(
-            f"attack sizes are in [0, 1] pixel units, got {text}; for 0-255 pixel values divide "
-            "by 255 (8/255 = 0.031)"
-        )
-    return value
+    try:
+        return _check_eps(value)  # the attacks' own range check, so both give one message
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _add_dataset_arguments(parser: argparse.ArgumentParser, default: str | None) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_core._checks import flag
+from snn_core._checks import flag, positive_integer
 from snn_core.datasets.base import DatasetInfo, DatasetSplits, ImageDataset, split_indices
 from snn_core.registry import DATASETS
 
@@ -80,8 +80,7 @@ def load_image_folder(
     """
     if data_dir is None:
         raise ValueError("the image-folder dataset needs data_dir (CLI: --data-dir DIR)")
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"image_size must be a whole number of pixels >= 1, got {image_size!r}")
+    positive_integer("image_size", image_size)
     grey = flag("grey", grey)
     root = Path(data_dir)
     if not root.is_dir():
