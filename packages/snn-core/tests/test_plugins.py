@@ -273,7 +273,7 @@ def install_fake_entry_points(
         sys.modules.pop(module, None)
 
 
-def test_failing_entry_point_keeps_names_of_modules_it_imported(
+def test_failed_entry_point_keeps_imported_names(
     install_fake_entry_points: Callable[[list[_FakeEntryPoint], dict[str, str]], None],
 ) -> None:
     # Entry points load in name order, so the failing one imports its sibling's module first.
@@ -292,7 +292,7 @@ def test_failing_entry_point_keeps_names_of_modules_it_imported(
     assert report["tmp-shared-b"].registered == {"encoders": ["tmp-sibling-encoder"]}
 
 
-def test_entry_point_name_taken_by_another_distribution_is_reported(
+def test_entry_point_name_clash_reported(
     install_fake_entry_points: Callable[[list[_FakeEntryPoint], dict[str, str]], None],
 ) -> None:
     install_fake_entry_points(

@@ -293,7 +293,7 @@ def test_cli_rejects_a_file_as_out_dir(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize("position", ["before", "after"])
-def test_quiet_flag_works_on_either_side_of_the_command(
+def test_quiet_flag_either_side(
     position: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     command = ["train", "--epochs", "1", "--time-steps", "1", "--out-dir", str(tmp_path)]

@@ -42,7 +42,7 @@ from snn_convert.prepare import UnsupportedActivationError, prepare_qcfs_model
 from snn_convert.qcfs import QCFS, floor_ste
 from snn_convert.tracing import register_leaf_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "QCFS",

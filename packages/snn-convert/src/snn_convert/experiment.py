@@ -191,9 +191,9 @@ def _run_lmht(
     reparam_accuracy = evaluate_per_step(reparameterized, loader, device=device)[
         "accuracy_per_step"
     ]
-    # Per-step logits of the two forms, in float32 as trained and in float64. In float32 they can
-    # differ by more than 1 while every prediction agrees, because a potential within rounding
-    # error of a threshold can move a spike (see reparameterize_lmht); float64 removes most ties.
+    # Per-step logits of the two forms, in float32 as trained and in float64. In float32 one
+    # potential within rounding error of a threshold can move a spike, so the logits can differ
+    # by more than 1 while every prediction agrees. Float64 removes almost all such ties.
     single = compare_reparameterized(network, loader, dtype=torch.float32, device=device)
     double = compare_reparameterized(network, loader, dtype=torch.float64, device=device)
     return {
