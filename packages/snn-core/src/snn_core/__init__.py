@@ -22,7 +22,7 @@ from snn_core.neuron import BaseNeuron, IFNeuron, LIFNeuron, set_default_backend
 from snn_core.registry import DATASETS, ENCODERS, MODELS, NEURONS, SURROGATES
 from snn_core.surrogate import Surrogate
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

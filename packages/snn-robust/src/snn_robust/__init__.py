@@ -54,7 +54,7 @@ from snn_robust.training import (
     train_robust,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

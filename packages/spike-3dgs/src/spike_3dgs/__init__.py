@@ -31,7 +31,7 @@ from spike_3dgs.simulate import (
     simulate_spikes,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
